@@ -1,5 +1,7 @@
-// The network boundary. Data crosses it as byte strings (one char per byte, 0..255), as Espruino's
-// sockets deliver it (in chunks of at most 536 bytes on a board).
+// The network boundary. Received data arrives as byte strings (one char per byte, 0..255), as
+// Espruino's sockets deliver it (in chunks of at most 536 bytes on a board); data to send is given
+// as a slice of a preallocated Uint8Array, which the HAL turns into what its socket takes
+// (`E.toString` on a board, a Buffer in Node).
 
 export interface SocketHandlers {
   onConnect(): void;
@@ -10,8 +12,11 @@ export interface SocketHandlers {
 }
 
 export interface Socket {
-  /** Queues bytes (a byte string) for sending. Returns false when the socket is already closed. */
-  write(bytes: string): boolean;
+  /**
+   * Queues `length` bytes of `data` from `offset` for sending; the bytes are copied before this
+   * returns, so the caller may reuse its buffer. Returns false when the socket is already closed.
+   */
+  write(data: Uint8Array, offset: number, length: number): boolean;
   /** Closes the connection; onClose follows. */
   close(): void;
 }

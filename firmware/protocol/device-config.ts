@@ -1,0 +1,46 @@
+// The device configuration file: what a device needs to meet its cloud. `tandem provision` writes
+// it, `tandem flash` stores it on the board and the emulators store it in their flash image, all as
+// the Storage file named below, so one bundle runs anywhere. Firmware-grade: runs on Espruino too.
+import { isValidDeviceId } from './topics.ts';
+
+/** The Storage file (JSON) holding the device configuration. */
+export const deviceConfigFileName = 'tandem.cfg';
+
+export interface DeviceConfig {
+  /** 1 to 32 characters of [A-Za-z0-9_-]; also the MQTT client id and username. */
+  deviceId: string;
+  /** The device's MQTT password, as issued by `tandem provision`. */
+  secret: string;
+  /** Broker host name or address, and port (1883 plain, 8883 TLS by convention). */
+  mqttHost: string;
+  mqttPort: number;
+  /** Use TLS (mqtts). `caCert` (PEM) pins the cloud's CA; without it the server is not verified. */
+  tls: boolean;
+  caCert?: string;
+  /** WiFi credentials; absent where the platform has no WiFi (emulators, Linux builds). */
+  wifiSsid?: string;
+  wifiPassword?: string;
+}
+
+/**
+ * Checks a parsed configuration. Returns null when it is valid, else one line naming the first bad
+ * field, so a wrong file gives a clear error on the device console and in the CLI.
+ */
+export function deviceConfigError(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return 'device config must be a JSON object';
+  const config = value as Record<string, unknown>;
+  if (typeof config.deviceId !== 'string' || !isValidDeviceId(config.deviceId)) {
+    return 'deviceId must be 1 to 32 characters of A-Z a-z 0-9 _ -';
+  }
+  if (typeof config.secret !== 'string' || config.secret.length === 0) return 'secret must be a non-empty string';
+  if (typeof config.mqttHost !== 'string' || config.mqttHost.length === 0) return 'mqttHost must be a non-empty string';
+  const port = config.mqttPort;
+  if (typeof port !== 'number' || port !== Math.floor(port) || port < 1 || port > 65535) {
+    return 'mqttPort must be a whole number from 1 to 65535';
+  }
+  if (typeof config.tls !== 'boolean') return 'tls must be true or false';
+  if (config.caCert !== undefined && typeof config.caCert !== 'string') return 'caCert must be a PEM string';
+  if (config.wifiSsid !== undefined && typeof config.wifiSsid !== 'string') return 'wifiSsid must be a string';
+  if (config.wifiPassword !== undefined && typeof config.wifiPassword !== 'string') return 'wifiPassword must be a string';
+  return null;
+}
