@@ -5,3 +5,68 @@
 // Build
 /** The minified firmware bundle may not grow past this (checked by `npm run build`). */
 export const firmwareBundleBytesMax = 24 * 1024;
+
+// Cloud stub (cloud-stub/): enforced by the cloud only, declared here so the device can stay inside them.
+/** One HTTP request body (JSON) accepted by the cloud's API. */
+export const httpBodyBytesMax = 64 * 1024;
+/** Nesting depth of a JSON body; deeper input is refused rather than recursed into. */
+export const httpJsonDepthMax = 16;
+/** Rows returned by one page of `GET /api/devices/:id/events`. */
+export const eventsPageRowsMax = 1000;
+/** A cloud-to-device message body, as JSON text. */
+export const cloudMessageBytesMax = 1024;
+/** Time to live of a cloud-to-device message or an RPC request. */
+export const cloudMessageTtlSecMax = 7 * 24 * 3600;
+/** Messages waiting for one device; posting more is refused (429) rather than growing without end. */
+export const cloudMessagesQueuedPerDeviceMax = 256;
+/** One state value (desired or reported), as JSON text. */
+export const stateValueBytesMax = 512;
+/** State keys: 1 to this many characters of [A-Za-z0-9_.-]. */
+export const stateKeyLengthMax = 32;
+/** Events committed by one group-commit transaction; bounds how long it holds the event loop. */
+export const ingestGroupRowsMax = 4096;
+/** How long the first ingest call of a group waits for others to join it. */
+export const ingestGroupWaitMsMax = 2;
+/** Ingest calls waiting for a commit; beyond this, ingest is refused with a retryable code. */
+export const ingestPendingRowsMax = 200_000;
+/** Bytes buffered for one Server-Sent Events client before it is dropped as too slow. */
+export const liveStreamBufferBytesMax = 1024 * 1024;
+
+// MQTT (device client, firmware/core/mqtt)
+/** Largest MQTT packet the device sends, fixed header included (CONNECT, PUBLISH, SUBSCRIBE). */
+export const mqttPacketBytesMax = 1024;
+/** Largest MQTT packet the device accepts; the receive buffer holds one packet after its fixed header. */
+export const mqttReceiveBufferBytes = 1024;
+/** QoS 1 publishes sent (or queued to send) and not yet acknowledged, at most. */
+export const mqttInFlightMessagesMax = 4;
+/** Bytes of encoded QoS 1 publishes kept for retransmission, at most. */
+export const mqttInFlightBytesMax = 2048;
+/** Keepalive announced in CONNECT; a PINGREQ goes out when the link has been quiet this long. */
+export const mqttKeepAliveSec = 60;
+/** Time allowed for TCP connect + CONNACK, and for a PINGRESP, before the link counts as dead. */
+export const mqttResponseTimeoutMs = 10000;
+/** An unacknowledged QoS 1 publish is sent again (DUP) after this long on the same connection. */
+export const mqttRetransmitMs = 20000;
+/** Reconnect backoff: doubles from min to max per failed attempt, with jitter of up to half. */
+export const mqttBackoffMsMin = 1000;
+export const mqttBackoffMsMax = 60000;
+/** After the broker refused the credentials, wait this long before trying again. */
+export const mqttAuthRetryMs = 300000;
+
+// Device storage (firmware/core/event-cache.ts, firmware/core/state-store.ts)
+/** Default capacity of the RAM event cache (one preallocated Uint8Array), headers included. */
+export const eventCacheBytesMax = 4096;
+/** One encoded event accepted by the event cache (the codec's record, without the cache header). */
+export const eventRecordBytesMax = 512;
+/** Erasable sector of the state store's flash area (the ESP32's flash page). */
+export const stateStoreSectorBytes = 4096;
+/** Sectors a state store may span (64 KiB by default: 16 sectors; at least 2 for rotation). */
+export const stateStoreSectorCountMax = 64;
+/** Sectors of the state store on a board by default (64 KiB). */
+export const stateStoreSectorCountDefault = 16;
+/** Keys of one state template (key ids 0..stateStoreKeysMax-1). */
+export const stateStoreKeysMax = 64;
+/** One state value on flash: a short string or a small record, in bytes. */
+export const stateStoreValueBytesMax = 64;
+/** Default window over which repeated writes of a key are coalesced into one record (0 = off). */
+export const stateStoreCoalesceWindowMs = 0;

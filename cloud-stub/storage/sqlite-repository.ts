@@ -1,0 +1,426 @@
+// The embedded storage: one SQLite file (better-sqlite3, WAL) in the data directory. Calls are
+// synchronous underneath, so each transaction is kept small by the ingest group commit.
+import Database from 'better-sqlite3';
+import {
+  fromJsonText,
+  toJsonText,
+  type CloudMessage,
+  type DeviceRecord,
+  type DeviceState,
+  type EnqueueMessageResult,
+  type EventInput,
+  type EventQuery,
+  type IngestBatch,
+  type IngestResult,
+  type MessageStatus,
+  type PatchDesiredResult,
+  type QueueDepths,
+  type ReportedUpdate,
+  type Repository,
+  type RpcRequest,
+  type RpcStatus,
+  type StoredEvent,
+} from './repository.ts';
+
+export const sqliteSchema = `
+CREATE TABLE IF NOT EXISTS devices (
+  device_id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  last_seen_at_ms INTEGER,
+  desired_version INTEGER NOT NULL DEFAULT 0,
+  message_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  template_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  fields TEXT NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  UNIQUE (device_id, epoch, seq)
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (device_id, ts, id);
+CREATE TABLE IF NOT EXISTS state (
+  device_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  reported_value TEXT,
+  reported_version INTEGER,
+  reported_ts INTEGER,
+  desired_value TEXT,
+  desired_version INTEGER,
+  desired_ts INTEGER,
+  PRIMARY KEY (device_id, key)
+);
+CREATE TABLE IF NOT EXISTS c2d_messages (
+  device_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  PRIMARY KEY (device_id, seq)
+);
+CREATE INDEX IF NOT EXISTS c2d_messages_open ON c2d_messages (status, expires_at_ms);
+CREATE TABLE IF NOT EXISTS rpc_requests (
+  device_id TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  route TEXT NOT NULL,
+  args TEXT,
+  status TEXT NOT NULL,
+  result TEXT,
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (device_id, idempotency_key)
+);
+`;
+
+interface DeviceRow {
+  device_id: string;
+  created_at_ms: number;
+  last_seen_at_ms: number | null;
+  desired_version: number;
+  message_seq: number;
+}
+
+interface EventRow {
+  id: number;
+  device_id: string;
+  epoch: number;
+  seq: number;
+  template_id: string;
+  ts: number;
+  fields: string;
+  received_at_ms: number;
+}
+
+interface StateRow {
+  key: string;
+  reported_value: string | null;
+  reported_version: number | null;
+  reported_ts: number | null;
+  desired_value: string | null;
+  desired_version: number | null;
+  desired_ts: number | null;
+}
+
+interface MessageRow {
+  device_id: string;
+  seq: number;
+  body: string;
+  created_at_ms: number;
+  expires_at_ms: number;
+  status: string;
+}
+
+interface RpcRow {
+  device_id: string;
+  idempotency_key: string;
+  route: string;
+  args: string | null;
+  status: string;
+  result: string | null;
+  created_at_ms: number;
+  expires_at_ms: number;
+}
+
+function toDevice(row: DeviceRow): DeviceRecord {
+  return {
+    deviceId: row.device_id,
+    createdAtMs: row.created_at_ms,
+    lastSeenAtMs: row.last_seen_at_ms,
+    desiredVersion: row.desired_version,
+    messageSeq: row.message_seq,
+  };
+}
+
+function toMessage(row: MessageRow): CloudMessage {
+  return {
+    deviceId: row.device_id,
+    seq: row.seq,
+    body: fromJsonText(row.body),
+    createdAtMs: row.created_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    status: row.status as MessageStatus,
+  };
+}
+
+function toRpc(row: RpcRow): RpcRequest {
+  return {
+    deviceId: row.device_id,
+    idempotencyKey: row.idempotency_key,
+    route: row.route,
+    args: fromJsonText(row.args),
+    status: row.status as RpcStatus,
+    result: fromJsonText(row.result),
+    createdAtMs: row.created_at_ms,
+    expiresAtMs: row.expires_at_ms,
+  };
+}
+
+export interface SqliteRepositoryOptions {
+  /** The database file; created with its schema when absent. */
+  path: string;
+  /**
+   * `full` (default) fsyncs the WAL at every commit, so an acknowledged event survives power loss;
+   * `normal` survives a process crash only and is faster.
+   */
+  synchronous?: 'full' | 'normal';
+}
+
+export class SqliteRepository implements Repository {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly insertEvent: Database.Statement;
+  private readonly runIngest: (batches: IngestBatch[], nowMs: number) => IngestResult[];
+
+  constructor(options: SqliteRepositoryOptions) {
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    // `tandem provision` may write while the cloud runs: wait for the lock instead of failing.
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(sqliteSchema);
+    this.insertEvent = this.db.prepare(
+      'INSERT INTO events (device_id, epoch, seq, template_id, ts, fields, received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    const insert = this.insertEvent;
+    this.runIngest = this.db.transaction((batches: IngestBatch[], nowMs: number): IngestResult[] => {
+      const results: IngestResult[] = [];
+      for (const batch of batches) {
+        const insertedSeqs: number[] = [];
+        for (const row of batch.rows) {
+          const info = insert.run(batch.deviceId, batch.epoch, row.seq, row.templateId, row.ts, JSON.stringify(row.fields) ?? 'null', nowMs);
+          if (info.changes === 1) insertedSeqs.push(row.seq);
+        }
+        results.push({ inserted: insertedSeqs.length, duplicates: batch.rows.length - insertedSeqs.length, insertedSeqs });
+      }
+      return results;
+    });
+  }
+
+  async createDevice(deviceId: string, secretHash: string, nowMs: number): Promise<boolean> {
+    const info = this.db
+      .prepare('INSERT INTO devices (device_id, secret_hash, created_at_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(deviceId, secretHash, nowMs);
+    return info.changes === 1;
+  }
+
+  async replaceDeviceSecret(deviceId: string, secretHash: string): Promise<boolean> {
+    return this.db.prepare('UPDATE devices SET secret_hash = ? WHERE device_id = ?').run(secretHash, deviceId).changes === 1;
+  }
+
+  async getDevice(deviceId: string): Promise<DeviceRecord | null> {
+    const row = this.db.prepare('SELECT * FROM devices WHERE device_id = ?').get(deviceId) as DeviceRow | undefined;
+    return row === undefined ? null : toDevice(row);
+  }
+
+  async getDeviceSecretHash(deviceId: string): Promise<string | null> {
+    const row = this.db.prepare('SELECT secret_hash FROM devices WHERE device_id = ?').get(deviceId) as { secret_hash: string } | undefined;
+    return row === undefined ? null : row.secret_hash;
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    return (this.db.prepare('SELECT * FROM devices ORDER BY device_id').all() as DeviceRow[]).map(toDevice);
+  }
+
+  async markDeviceSeen(deviceId: string, nowMs: number): Promise<void> {
+    this.db.prepare('UPDATE devices SET last_seen_at_ms = ? WHERE device_id = ?').run(nowMs, deviceId);
+  }
+
+  async ingestEvents(deviceId: string, epoch: number, rows: EventInput[], nowMs: number): Promise<IngestResult> {
+    const results = this.runIngest([{ deviceId, epoch, rows }], nowMs);
+    return results[0]!;
+  }
+
+  async ingestBatches(batches: IngestBatch[], nowMs: number): Promise<IngestResult[]> {
+    return this.runIngest(batches, nowMs);
+  }
+
+  async listEvents(deviceId: string, query: EventQuery): Promise<StoredEvent[]> {
+    const where = ['device_id = ?'];
+    const params: (string | number)[] = [deviceId];
+    if (query.fromTs !== undefined) {
+      where.push('ts >= ?');
+      params.push(query.fromTs);
+    }
+    if (query.toTs !== undefined) {
+      where.push('ts < ?');
+      params.push(query.toTs);
+    }
+    if (query.after !== undefined) {
+      where.push('(ts > ? OR (ts = ? AND id > ?))');
+      params.push(query.after.ts, query.after.ts, query.after.id);
+    }
+    params.push(query.limit);
+    const rows = this.db.prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY ts, id LIMIT ?`).all(...params) as EventRow[];
+    return rows.map((row) => ({
+      id: row.id,
+      deviceId: row.device_id,
+      epoch: row.epoch,
+      seq: row.seq,
+      templateId: row.template_id,
+      ts: row.ts,
+      fields: JSON.parse(row.fields) as unknown,
+      receivedAtMs: row.received_at_ms,
+    }));
+  }
+
+  async countEvents(deviceId: string): Promise<number> {
+    return (this.db.prepare('SELECT count(*) AS n FROM events WHERE device_id = ?').get(deviceId) as { n: number }).n;
+  }
+
+  async getState(deviceId: string): Promise<DeviceState | null> {
+    const device = await this.getDevice(deviceId);
+    if (device === null) return null;
+    const rows = this.db.prepare('SELECT * FROM state WHERE device_id = ? ORDER BY key').all(deviceId) as StateRow[];
+    return {
+      deviceId,
+      desiredVersion: device.desiredVersion,
+      entries: rows.map((row) => ({
+        key: row.key,
+        reportedValue: fromJsonText(row.reported_value),
+        reportedVersion: row.reported_version,
+        reportedTs: row.reported_ts,
+        desiredValue: fromJsonText(row.desired_value),
+        desiredVersion: row.desired_version,
+        desiredTs: row.desired_ts,
+      })),
+    };
+  }
+
+  async patchDesired(deviceId: string, expectedVersion: number, values: Record<string, unknown>, nowMs: number): Promise<PatchDesiredResult> {
+    const bump = this.db.prepare(
+      'UPDATE devices SET desired_version = desired_version + 1 WHERE device_id = ? AND desired_version = ? RETURNING desired_version',
+    );
+    const upsert = this.db.prepare(
+      `INSERT INTO state (device_id, key, desired_value, desired_version, desired_ts) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (device_id, key) DO UPDATE SET desired_value = excluded.desired_value,
+         desired_version = excluded.desired_version, desired_ts = excluded.desired_ts`,
+    );
+    const transaction = this.db.transaction((): PatchDesiredResult => {
+      const bumped = bump.get(deviceId, expectedVersion) as { desired_version: number } | undefined;
+      if (bumped === undefined) {
+        const device = this.db.prepare('SELECT desired_version FROM devices WHERE device_id = ?').get(deviceId) as
+          | { desired_version: number }
+          | undefined;
+        return device === undefined ? { outcome: 'unknown-device' } : { outcome: 'conflict', desiredVersion: device.desired_version };
+      }
+      for (const key of Object.keys(values)) {
+        upsert.run(deviceId, key, JSON.stringify(values[key]) ?? 'null', bumped.desired_version, nowMs);
+      }
+      return { outcome: 'applied', desiredVersion: bumped.desired_version };
+    });
+    return transaction.immediate();
+  }
+
+  async applyReported(deviceId: string, updates: ReportedUpdate[]): Promise<string[]> {
+    // The WHERE on the upsert is what keeps a stale (replayed or reordered) report from
+    // overwriting a newer one.
+    const upsert = this.db.prepare(
+      `INSERT INTO state (device_id, key, reported_value, reported_version, reported_ts) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (device_id, key) DO UPDATE SET reported_value = excluded.reported_value,
+         reported_version = excluded.reported_version, reported_ts = excluded.reported_ts
+       WHERE state.reported_version IS NULL OR state.reported_version < excluded.reported_version`,
+    );
+    const transaction = this.db.transaction((): string[] => {
+      const applied: string[] = [];
+      for (const update of updates) {
+        const info = upsert.run(deviceId, update.key, JSON.stringify(update.value) ?? 'null', update.version, update.ts);
+        if (info.changes === 1) applied.push(update.key);
+      }
+      return applied;
+    });
+    return transaction.immediate();
+  }
+
+  async enqueueMessage(deviceId: string, body: unknown, ttlSec: number, nowMs: number, queuedMax: number): Promise<EnqueueMessageResult> {
+    const transaction = this.db.transaction((): EnqueueMessageResult => {
+      const device = this.db.prepare('SELECT message_seq FROM devices WHERE device_id = ?').get(deviceId) as { message_seq: number } | undefined;
+      if (device === undefined) return { outcome: 'unknown-device' };
+      const open = this.db
+        .prepare("SELECT count(*) AS n FROM c2d_messages WHERE device_id = ? AND status IN ('queued', 'delivered')")
+        .get(deviceId) as { n: number };
+      if (open.n >= queuedMax) return { outcome: 'queue-full' };
+      const seq = device.message_seq + 1;
+      this.db.prepare('UPDATE devices SET message_seq = ? WHERE device_id = ?').run(seq, deviceId);
+      this.db
+        .prepare("INSERT INTO c2d_messages (device_id, seq, body, created_at_ms, expires_at_ms, status) VALUES (?, ?, ?, ?, ?, 'queued')")
+        .run(deviceId, seq, JSON.stringify(body) ?? 'null', nowMs, nowMs + ttlSec * 1000);
+      return { outcome: 'queued', seq };
+    });
+    return transaction.immediate();
+  }
+
+  async listMessages(deviceId: string): Promise<CloudMessage[]> {
+    return (this.db.prepare('SELECT * FROM c2d_messages WHERE device_id = ? ORDER BY seq').all(deviceId) as MessageRow[]).map(toMessage);
+  }
+
+  async pendingMessages(deviceId: string, afterSeq: number, nowMs: number, limit: number): Promise<CloudMessage[]> {
+    const rows = this.db
+      .prepare(
+        "SELECT * FROM c2d_messages WHERE device_id = ? AND seq > ? AND status IN ('queued', 'delivered') AND expires_at_ms > ? ORDER BY seq LIMIT ?",
+      )
+      .all(deviceId, afterSeq, nowMs, limit) as MessageRow[];
+    return rows.map(toMessage);
+  }
+
+  async markMessagesDelivered(deviceId: string, seqs: number[]): Promise<void> {
+    const update = this.db.prepare("UPDATE c2d_messages SET status = 'delivered' WHERE device_id = ? AND seq = ? AND status = 'queued'");
+    this.db.transaction(() => {
+      for (const seq of seqs) update.run(deviceId, seq);
+    })();
+  }
+
+  async ackMessages(deviceId: string, uptoSeq: number): Promise<number> {
+    return this.db
+      .prepare("UPDATE c2d_messages SET status = 'acked' WHERE device_id = ? AND seq <= ? AND status IN ('queued', 'delivered')")
+      .run(deviceId, uptoSeq).changes;
+  }
+
+  async expireMessages(nowMs: number): Promise<CloudMessage[]> {
+    const rows = this.db
+      .prepare("UPDATE c2d_messages SET status = 'expired' WHERE status IN ('queued', 'delivered') AND expires_at_ms <= ? RETURNING *")
+      .all(nowMs) as MessageRow[];
+    return rows.map(toMessage).sort((a, b) => (a.deviceId === b.deviceId ? a.seq - b.seq : a.deviceId < b.deviceId ? -1 : 1));
+  }
+
+  async createRpcRequest(request: Omit<RpcRequest, 'status' | 'result'>): Promise<{ created: boolean; request: RpcRequest }> {
+    const info = this.db
+      .prepare(
+        `INSERT INTO rpc_requests (device_id, idempotency_key, route, args, status, result, created_at_ms, expires_at_ms)
+         VALUES (?, ?, ?, ?, 'pending', NULL, ?, ?) ON CONFLICT DO NOTHING`,
+      )
+      .run(request.deviceId, request.idempotencyKey, request.route, toJsonText(request.args), request.createdAtMs, request.expiresAtMs);
+    const stored = await this.getRpcRequest(request.deviceId, request.idempotencyKey);
+    if (stored === null) throw new Error('rpc request vanished right after insert');
+    return { created: info.changes === 1, request: stored };
+  }
+
+  async getRpcRequest(deviceId: string, idempotencyKey: string): Promise<RpcRequest | null> {
+    const row = this.db.prepare('SELECT * FROM rpc_requests WHERE device_id = ? AND idempotency_key = ?').get(deviceId, idempotencyKey) as
+      | RpcRow
+      | undefined;
+    return row === undefined ? null : toRpc(row);
+  }
+
+  async completeRpcRequest(deviceId: string, idempotencyKey: string, status: RpcStatus, result: unknown): Promise<boolean> {
+    return (
+      this.db
+        .prepare('UPDATE rpc_requests SET status = ?, result = ? WHERE device_id = ? AND idempotency_key = ?')
+        .run(status, toJsonText(result), deviceId, idempotencyKey).changes === 1
+    );
+  }
+
+  async queueDepths(): Promise<QueueDepths> {
+    const messages = this.db.prepare("SELECT count(*) AS n FROM c2d_messages WHERE status IN ('queued', 'delivered')").get() as { n: number };
+    const rpc = this.db.prepare("SELECT count(*) AS n FROM rpc_requests WHERE status IN ('pending', 'running')").get() as { n: number };
+    return { messagesQueued: messages.n, rpcPending: rpc.n };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
