@@ -70,3 +70,25 @@ export const stateStoreKeysMax = 64;
 export const stateStoreValueBytesMax = 64;
 /** Default window over which repeated writes of a key are coalesced into one record (0 = off). */
 export const stateStoreCoalesceWindowMs = 0;
+
+// Wire protocol and templates (firmware/protocol: frame.ts, record.ts, untemplated.ts, SPEC.md)
+/** Longest frame the codec encodes or accepts, CRC included: with a 36-byte topic, packet id and fixed header it fits mqttPacketBytesMax. */
+export const wireFrameBytesMax = 960;
+/** Records in one frame at most (the count is one byte on the wire). */
+export const wireRecordsPerFrameMax = 255;
+/** Fields in one template at most; sizes the codec's preallocated scratch. */
+export const wireTemplateFieldsMax = 32;
+/** Template ids run from 1 to this. */
+export const wireTemplateIdMax = 255;
+/** Templates one registry (device or cloud) holds at most. */
+export const wireTemplatesMax = 64;
+/** Field, enum label and template names: 1 to this many characters. */
+export const wireFieldNameLengthMax = 24;
+/** A template string field may declare at most this many bytes. */
+export const wireStringBytesMax = 255;
+/** Timestamps are Unix epoch milliseconds from 0 to this (2^47 ms, about the year 6429). */
+export const wireTimestampMsMax = 140737488355328;
+/** Untemplated data: containers nest at most this deep (a record itself is depth 1). */
+export const wireUntemplatedDepthMax = 6;
+/** Untemplated data: distinct object keys remembered per frame for back-references. */
+export const wireUntemplatedKeysMax = 32;
