@@ -1,0 +1,318 @@
+// The event cache: encoded events held in one preallocated byte ring until the cloud acknowledges
+// them. Appending copies bytes and allocates nothing; a full ring drops the oldest event or refuses
+// the newest, and counts every drop so that sync can report it. Layout: firmware/DESIGN.md.
+//
+// [CACHE-1] Sequence numbers grow by one per stored event within a boot epoch; refused events get
+//           none, so the events held always carry consecutive numbers.
+// [CACHE-2] ack(seq) purges every event up to and including seq, in the flash tier too.
+// [CACHE-3] Every event lost (dropped when full, refused, too large) adds one to droppedCount,
+//           which stays until sync has reported it (clearDropped): loss is never silent.
+// [CACHE-4] A flash spill tier (EventSpillTier), when attached, takes the oldest events before
+//           any is dropped, and is read and acknowledged ahead of the ring.
+import { eventCacheBytesMax, eventRecordBytesMax } from '../protocol/limits.ts';
+
+/** Overflow policies. */
+export const overflowDropOldest = 0;
+export const overflowRejectNewest = 1;
+
+/** The event is larger than eventRecordBytesMax or the ring itself (counted as dropped). */
+export const eventErrorTooLarge = -20;
+/** The ring is full and its policy is reject-newest (counted as dropped). */
+export const eventErrorFull = -21;
+
+/** Per entry in the ring: u16 length, u32 seq, little-endian, then the event's bytes. */
+export const eventEntryHeaderBytes = 6;
+/** Per event in a batch read out: u16 length (little-endian), then the event's bytes. */
+export const eventBatchHeaderBytes = 2;
+
+/** What the last readBatch produced. */
+export interface EventBatch {
+  /** Seq of the first event in the batch (0 when empty); the others follow one by one. */
+  firstSeq: number;
+  count: number;
+  bytes: number;
+}
+
+/**
+ * A flash tier behind the ring (issue 9). It holds only events older than the ring's oldest, in
+ * seq order. Calls are made with the ring's own buffers: implementations copy, never keep them.
+ */
+export interface EventSpillTier {
+  /** Takes one event (the ring's oldest). Returns false when the tier cannot (full, off, failing). */
+  store(seq: number, data: Uint8Array, offset: number, length: number): boolean;
+  /** Events held. */
+  count(): number;
+  /** Seq of the newest event held (0 when empty). */
+  newestSeq(): number;
+  /**
+   * Appends events with seq > afterSeq, oldest first, as batch entries into `into` from
+   * `offset`, while the next whole entry fits in `maxBytes`; updates `batch` (firstSeq if it was
+   * 0, count, bytes). Returns the bytes written.
+   */
+  readBatch(afterSeq: number, into: Uint8Array, offset: number, maxBytes: number, batch: EventBatch): number;
+  /** Purges events up to and including seq; returns how many. */
+  ack(seq: number): number;
+}
+
+export interface EventCacheOptions {
+  /** Ring capacity in bytes, entry headers included (eventCacheBytesMax by default). */
+  capacityBytes: number;
+  /** overflowDropOldest (default) or overflowRejectNewest. */
+  overflowPolicy: number;
+  /** Seq of the first event of this boot epoch (1 by default). */
+  firstSeq: number;
+}
+
+/** Defaults from limits.ts; pass this (or a copy with changes) to the constructor. */
+export function eventCacheDefaults(): EventCacheOptions {
+  return { capacityBytes: eventCacheBytesMax, overflowPolicy: overflowDropOldest, firstSeq: 1 };
+}
+
+export class EventCache {
+  // Fields are `declare`d and set in the constructor: field initialisers would pull a
+  // define-property helper into the bundle.
+  declare readonly capacity: number;
+  declare readonly overflowPolicy: number;
+  /** Events in the ring (not counting the spill tier). */
+  declare count: number;
+  /** Bytes of the ring in use, entry headers included. */
+  declare bytesUsed: number;
+  /** Seq the next stored event gets. */
+  declare nextSeq: number;
+  /** Events lost and not yet reported ([CACHE-3]). */
+  declare droppedCount: number;
+  /** What the last readBatch produced. */
+  declare readonly batch: EventBatch;
+  declare private readonly ring: Uint8Array;
+  declare private head: number;
+  declare private tail: number;
+  declare private spill: EventSpillTier | null;
+  declare private spillScratch: Uint8Array | null;
+
+  constructor(options: EventCacheOptions) {
+    const capacity = options.capacityBytes;
+    if (!(capacity >= eventEntryHeaderBytes + 1 && capacity <= 65535 * 16)) throw new Error('EventCache: bad capacity');
+    if (options.overflowPolicy !== overflowDropOldest && options.overflowPolicy !== overflowRejectNewest) throw new Error('EventCache: bad overflow policy');
+    this.capacity = capacity;
+    this.overflowPolicy = options.overflowPolicy;
+    this.ring = new Uint8Array(capacity);
+    this.head = 0;
+    this.tail = 0;
+    this.count = 0;
+    this.bytesUsed = 0;
+    this.nextSeq = options.firstSeq;
+    this.droppedCount = 0;
+    this.batch = { firstSeq: 0, count: 0, bytes: 0 };
+    this.spill = null;
+    this.spillScratch = null;
+  }
+
+  /** Attaches the flash tier ([CACHE-4]); the ring must be empty of older events it lacks. */
+  attachSpillTier(spill: EventSpillTier): void {
+    this.spill = spill;
+    if (this.spillScratch === null) this.spillScratch = new Uint8Array(eventRecordBytesMax);
+  }
+
+  /**
+   * Stores `length` bytes of `data` from `offset` as one event. Returns its seq (>= 1), or
+   * eventErrorTooLarge / eventErrorFull; a refused event is counted in droppedCount.
+   */
+  append(data: Uint8Array, offset: number, length: number): number {
+    const needed = length + eventEntryHeaderBytes;
+    if (length > eventRecordBytesMax || needed > this.capacity || length < 0) {
+      this.countDrop();
+      return eventErrorTooLarge;
+    }
+    // Each round frees one entry, so this ends within `count` rounds.
+    while (this.capacity - this.bytesUsed < needed) {
+      if (this.spill !== null && this.spillOldest()) continue;
+      if (this.overflowPolicy === overflowRejectNewest) {
+        this.countDrop();
+        return eventErrorFull;
+      }
+      this.removeOldest();
+      this.countDrop();
+    }
+    const seq = this.nextSeq;
+    const ring = this.ring;
+    const capacity = this.capacity;
+    let at = this.tail;
+    ring[at] = length & 0xff;
+    at = at + 1 === capacity ? 0 : at + 1;
+    ring[at] = length >>> 8;
+    at = at + 1 === capacity ? 0 : at + 1;
+    for (let shift = 0; shift < 32; shift += 8) {
+      ring[at] = (seq >>> shift) & 0xff;
+      at = at + 1 === capacity ? 0 : at + 1;
+    }
+    const first = capacity - at < length ? capacity - at : length;
+    if (first === data.length && offset === 0) ring.set(data, at);
+    else if (first > 0) ring.set(data.subarray(offset, offset + first), at);
+    if (first < length) ring.set(data.subarray(offset + first, offset + length), 0);
+    at += length;
+    if (at >= capacity) at -= capacity;
+    this.tail = at;
+    this.bytesUsed += needed;
+    this.count++;
+    this.nextSeq = seq + 1;
+    return seq;
+  }
+
+  /** Seq of the oldest event held, in the flash tier or the ring (0 when empty). */
+  oldestSeq(): number {
+    if (this.spill !== null && this.spill.count() > 0) return this.nextSeq - this.count - this.spill.count();
+    return this.count > 0 ? this.readSeqAt(this.head) : 0;
+  }
+
+  /** Seq of the newest event held (0 when empty). */
+  newestSeq(): number {
+    return this.totalCount() > 0 ? this.nextSeq - 1 : 0;
+  }
+
+  /** Events held in the ring and the flash tier. */
+  totalCount(): number {
+    return this.count + (this.spill !== null ? this.spill.count() : 0);
+  }
+
+  /**
+   * Copies events with seq > afterSeq, oldest first, into `into` from `offset` as entries of
+   * u16 length + bytes, as many whole entries as fit in `maxBytes`. Returns the bytes written;
+   * `batch` tells the first seq and the count. Pass afterSeq 0 to start from the oldest.
+   */
+  readBatch(afterSeq: number, into: Uint8Array, offset: number, maxBytes: number): number {
+    const batch = this.batch;
+    batch.firstSeq = 0;
+    batch.count = 0;
+    batch.bytes = 0;
+    let written = 0;
+    let after = afterSeq;
+    if (this.spill !== null && this.spill.count() > 0) {
+      written = this.spill.readBatch(afterSeq, into, offset, maxBytes, batch);
+      const spilledNewest = this.spill.newestSeq();
+      if (spilledNewest > after) after = spilledNewest;
+      // The flash tier stopped early for lack of room: the ring's events must wait too.
+      if (batch.count > 0 && batch.firstSeq + batch.count - 1 < spilledNewest) {
+        batch.bytes = written;
+        return written;
+      }
+    }
+    const ring = this.ring;
+    const capacity = this.capacity;
+    let at = this.head;
+    for (let index = 0; index < this.count; index++) {
+      const length = ring[at] | (ring[at + 1 === capacity ? 0 : at + 1] << 8);
+      const seq = this.readSeqAt(at);
+      let payload = at + eventEntryHeaderBytes;
+      if (payload >= capacity) payload -= capacity;
+      if (seq > after) {
+        if (written + eventBatchHeaderBytes + length > maxBytes) break;
+        into[offset + written] = length & 0xff;
+        into[offset + written + 1] = length >>> 8;
+        written += eventBatchHeaderBytes;
+        const first = capacity - payload < length ? capacity - payload : length;
+        into.set(ring.subarray(payload, payload + first), offset + written);
+        if (first < length) into.set(ring.subarray(0, length - first), offset + written + first);
+        written += length;
+        if (batch.count === 0) batch.firstSeq = seq;
+        batch.count++;
+      }
+      at = payload + length;
+      if (at >= capacity) at -= capacity;
+    }
+    batch.bytes = written;
+    return written;
+  }
+
+  /** Purges every event with seq <= `seq` ([CACHE-2]); returns how many were purged. */
+  ack(seq: number): number {
+    let purged = 0;
+    if (this.spill !== null && this.spill.count() > 0) purged += this.spill.ack(seq);
+    while (this.count > 0 && this.readSeqAt(this.head) <= seq) {
+      this.removeOldest();
+      purged++;
+    }
+    return purged;
+  }
+
+  /** Moves up to `maxEvents` of the oldest ring events into the flash tier; returns how many. */
+  spillNow(maxEvents: number): number {
+    let moved = 0;
+    while (moved < maxEvents && this.count > 0 && this.spill !== null && this.spillOldest()) moved++;
+    return moved;
+  }
+
+  /** Returns the drop count and resets it: for a caller that reports it in one step. */
+  takeDropped(): number {
+    const dropped = this.droppedCount;
+    this.droppedCount = 0;
+    return dropped;
+  }
+
+  /** Subtracts drops that sync has reported; drops counted since stay for the next report. */
+  clearDropped(reported: number): void {
+    this.droppedCount = reported >= this.droppedCount ? 0 : this.droppedCount - reported;
+  }
+
+  /** Forgets every event (a new boot epoch); the drop count stays until reported. */
+  clear(firstSeq: number): void {
+    this.head = 0;
+    this.tail = 0;
+    this.count = 0;
+    this.bytesUsed = 0;
+    this.nextSeq = firstSeq;
+  }
+
+  private countDrop(): void {
+    if (this.droppedCount < 0xffffffff) this.droppedCount++;
+  }
+
+  private readSeqAt(entry: number): number {
+    const ring = this.ring;
+    const capacity = this.capacity;
+    let at = entry + 2;
+    if (at >= capacity) at -= capacity;
+    let seq = 0;
+    for (let shift = 0; shift < 32; shift += 8) {
+      seq |= ring[at] << shift;
+      at = at + 1 === capacity ? 0 : at + 1;
+    }
+    return seq >>> 0;
+  }
+
+  private removeOldest(): void {
+    const ring = this.ring;
+    const at = this.head;
+    const length = ring[at] | (ring[at + 1 === this.capacity ? 0 : at + 1] << 8);
+    const size = length + eventEntryHeaderBytes;
+    let next = at + size;
+    if (next >= this.capacity) next -= this.capacity;
+    this.head = next;
+    this.bytesUsed -= size;
+    this.count--;
+  }
+
+  /** Hands the oldest ring event to the flash tier; true when it took it. */
+  private spillOldest(): boolean {
+    const spill = this.spill;
+    const scratch = this.spillScratch;
+    if (spill === null || scratch === null || this.count === 0) return false;
+    const ring = this.ring;
+    const capacity = this.capacity;
+    const at = this.head;
+    const length = ring[at] | (ring[at + 1 === capacity ? 0 : at + 1] << 8);
+    const seq = this.readSeqAt(at);
+    let payload = at + eventEntryHeaderBytes;
+    if (payload >= capacity) payload -= capacity;
+    let stored: boolean;
+    if (payload + length <= capacity) {
+      stored = spill.store(seq, ring, payload, length);
+    } else {
+      const first = capacity - payload;
+      scratch.set(ring.subarray(payload, capacity), 0);
+      scratch.set(ring.subarray(0, length - first), first);
+      stored = spill.store(seq, scratch, 0, length);
+    }
+    if (stored) this.removeOldest();
+    return stored;
+  }
+}
