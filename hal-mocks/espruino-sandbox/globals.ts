@@ -1,0 +1,180 @@
+// The Espruino globals of the sandbox that need host code (E.*, console formatting, JsVar sizes),
+// and the script that strips a fresh V8 context down to what Espruino 2v2x offers (PROFILE.md).
+
+/** The constructors of the sandbox's own realm, so values handed to firmware carry its prototypes. */
+export interface ContextRealm {
+  Array: ArrayConstructor;
+  ArrayBuffer: ArrayBufferConstructor;
+  Uint8Array: Uint8ArrayConstructor;
+  Error: ErrorConstructor;
+  TypeError: TypeErrorConstructor;
+  JSON: JSON;
+  Object: ObjectConstructor;
+}
+
+/**
+ * Runs first inside every sandbox context. It removes what Espruino lacks, so firmware that relies
+ * on it fails in the sandbox as it would on a board, and mimics the quirks that can be mimicked
+ * (split ignores its limit, JSON ignores reviver and replacer, fromCharCode takes at most 256).
+ */
+export const hideMissingBuiltinsScript = `(function () {
+  var g = globalThis;
+  function drop(object, names) {
+    if (!object) return;
+    for (var i = 0; i < names.length; i++) {
+      try { delete object[names[i]]; } catch (e) {}
+    }
+  }
+  drop(g, ['Map', 'Set', 'WeakMap', 'WeakSet', 'WeakRef', 'FinalizationRegistry', 'Symbol', 'Proxy',
+    'Reflect', 'Intl', 'SharedArrayBuffer', 'Atomics', 'WebAssembly', 'BigInt', 'BigInt64Array',
+    'BigUint64Array', 'AggregateError', 'RangeError', 'EvalError', 'TextEncoder', 'TextDecoder',
+    'Buffer', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'structuredClone', 'escape',
+    'unescape', 'console', 'Iterator']);
+  drop(Array, ['from', 'of', 'fromAsync']);
+  drop(Array.prototype, ['reduceRight', 'lastIndexOf', 'flat', 'flatMap', 'at', 'findLast',
+    'findLastIndex', 'keys', 'values', 'entries', 'copyWithin', 'toReversed', 'toSorted',
+    'toSpliced', 'with']);
+  var TypedArray = Object.getPrototypeOf(Uint8Array);
+  drop(TypedArray, ['from', 'of']);
+  drop(TypedArray.prototype, ['at', 'findLast', 'findLastIndex', 'lastIndexOf', 'reduceRight',
+    'copyWithin', 'entries', 'keys', 'values', 'toReversed', 'toSorted', 'with']);
+  var typed = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
+    Uint32Array, Float32Array, Float64Array];
+  for (var t = 0; t < typed.length; t++) drop(typed[t], ['BYTES_PER_ELEMENT']), drop(typed[t].prototype, ['BYTES_PER_ELEMENT']);
+  drop(ArrayBuffer.prototype, ['slice', 'resize', 'transfer', 'transferToFixedLength']);
+  drop(Number, ['isInteger', 'isFinite', 'isSafeInteger', 'MAX_SAFE_INTEGER', 'MIN_SAFE_INTEGER', 'EPSILON']);
+  drop(Number.prototype, ['toPrecision', 'toExponential']);
+  drop(Math, ['fround', 'imul', 'clz32', 'trunc', 'log2', 'log10', 'hypot', 'cbrt', 'sign',
+    'expm1', 'log1p', 'sinh', 'cosh', 'tanh', 'asinh', 'acosh', 'atanh']);
+  drop(String, ['fromCodePoint', 'raw']);
+  drop(String.prototype, ['trimStart', 'trimEnd', 'trimLeft', 'trimRight', 'codePointAt',
+    'matchAll', 'search', 'normalize', 'at', 'isWellFormed', 'toWellFormed']);
+  drop(Date, ['UTC']);
+  drop(Date.prototype, ['setUTCDate', 'setUTCFullYear', 'setUTCHours', 'setUTCMilliseconds',
+    'setUTCMinutes', 'setUTCMonth', 'setUTCSeconds']);
+  drop(Object, ['freeze', 'seal', 'is', 'isFrozen', 'isSealed', 'getOwnPropertySymbols']);
+  drop(Promise, ['race', 'allSettled', 'any', 'withResolvers', 'try']);
+  drop(Promise.prototype, ['finally']);
+
+  var split = String.prototype.split;
+  String.prototype.split = function (separator) { return split.call(this, separator); };
+  var parse = JSON.parse, stringify = JSON.stringify;
+  JSON.parse = function (text) { return parse(text); };
+  JSON.stringify = function (value, replacer, space) { return stringify(value, undefined, space); };
+  var fromCharCode = String.fromCharCode;
+  String.fromCharCode = function () {
+    if (arguments.length > 256) throw new Error('Too many arguments to String.fromCharCode (Espruino takes at most 256)');
+    return fromCharCode.apply(String, arguments);
+  };
+  g.global = g;
+})();`;
+
+function isArrayBuffer(value: unknown): value is ArrayBuffer {
+  return Object.prototype.toString.call(value) === '[object ArrayBuffer]';
+}
+
+/** The bytes E.toString / E.toUint8Array make of one argument. */
+function appendBytes(value: unknown, into: number[]): void {
+  if (typeof value === 'string') {
+    for (let i = 0; i < value.length; i++) into.push(value.charCodeAt(i) & 0xff);
+  } else if (typeof value === 'number' || typeof value === 'boolean') {
+    into.push(Number(value) & 0xff);
+  } else if (ArrayBuffer.isView(value)) {
+    if (value instanceof DataView || Object.prototype.toString.call(value) === '[object DataView]') {
+      const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      for (const byte of bytes) into.push(byte);
+    } else {
+      const elements = value as unknown as ArrayLike<number>;
+      for (let i = 0; i < elements.length; i++) into.push(Number(elements[i]) & 0xff);
+    }
+  } else if (isArrayBuffer(value)) {
+    for (const byte of new Uint8Array(value)) into.push(byte);
+  } else if (Array.isArray(value)) {
+    for (const element of value) appendBytes(element, into);
+  } else if (typeof value === 'object' && value !== null && 'data' in value) {
+    const record = value as { data: unknown; count?: unknown };
+    const count = record.count === undefined ? 1 : Number(record.count);
+    for (let i = 0; i < count; i++) appendBytes(record.data, into);
+  }
+}
+
+export function bytesOf(values: unknown[]): number[] {
+  const bytes: number[] = [];
+  for (const value of values) appendBytes(value, bytes);
+  return bytes;
+}
+
+export function byteString(bytes: number[]): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 4096) text += String.fromCharCode(...bytes.slice(i, i + 4096));
+  return text;
+}
+
+const crcTable = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (IEEE 802.3), as E.CRC32 returns it: an unsigned number. */
+export function crc32(bytes: number[]): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) crc = crcTable[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** JsVars a name takes: up to 4 characters fit in the name variable itself. */
+function nameCost(name: string): number {
+  return name.length <= 4 ? 1 : 1 + Math.ceil((name.length - 4) / 12);
+}
+
+/** A value stored under a name: small whole numbers and booleans fit inside the name variable. */
+function childCost(value: unknown, depth: number): number {
+  if (value === undefined || value === null || typeof value === 'boolean') return 0;
+  if (typeof value === 'number' && Number.isInteger(value) && Math.abs(value) < 2 ** 31) return 0;
+  return sizeOfJsVars(value, depth);
+}
+
+/**
+ * An estimate of E.getSizeOf in 14-byte JsVars, fitted to PROFILE.md's measurements
+ * (Uint8Array(1024) = 77, 100 short keys = 101, 100 twelve-char keys = 201, 100 {id, v} = 401).
+ */
+export function sizeOfJsVars(value: unknown, depth = 8): number {
+  if (value === undefined || value === null || typeof value === 'boolean' || typeof value === 'number') return 1;
+  if (typeof value === 'string') return Math.max(1, Math.ceil(value.length / 13));
+  if (typeof value === 'function') return 1 + Math.ceil(String(value).length / 13);
+  if (ArrayBuffer.isView(value)) return 3 + Math.ceil(value.byteLength / 14);
+  if (isArrayBuffer(value)) return 2 + Math.ceil(value.byteLength / 14);
+  if (depth <= 0) return 1;
+  let total = 1;
+  if (Array.isArray(value)) {
+    for (const element of value) total += 1 + childCost(element, depth - 1);
+    return total;
+  }
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) total += nameCost(key) + childCost(child, depth - 1);
+  return total;
+}
+
+/** How Espruino's console prints one value: strings as they are, the rest much like JSON. */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return String(value);
+  if (ArrayBuffer.isView(value) && !(Object.prototype.toString.call(value) === '[object DataView]')) {
+    const name = Object.prototype.toString.call(value).slice(8, -1);
+    return `new ${name}([${Array.prototype.join.call(value, ', ')}])`;
+  }
+  if (typeof value === 'object' && value !== null) {
+    if (Object.prototype.toString.call(value) === '[object Error]') return String(value);
+    try {
+      return JSON.stringify(value, null, 1).replace(/\n\s*/g, ' ');
+    } catch {
+      return String(value);
+    }
+  }
+  return String(value);
+}

@@ -1,0 +1,166 @@
+// Espruino's `net` and `tls` modules for the sandbox, over real TCP (node:net, node:tls).
+// Fault model: what the host network does (refusals, resets, slow peers) reaches the firmware the
+// way an ESP32 reports it: an 'error' event ({ code, message }) and then 'close'. Received data
+// arrives as byte strings in chunks of at most 536 bytes, each chunk its own 'data' callback.
+// Writes follow Espruino: a string is sent as bytes (char codes 0..255); anything else is sent as
+// its text, so a Uint8Array [9,8,250] goes out as "9,8,250". Not modelled: the board's small
+// socket buffers and their back-pressure, DNS failures beyond what the host reports.
+import { connect as netConnect, isIP, type Socket as NodeSocket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+
+/** The largest chunk Espruino hands to a socket's 'data' listener on an ESP32 (one TCP MSS). */
+export const socketChunkBytesMax = 536;
+
+/** What a device socket needs from the sandbox it lives in. */
+export interface SocketHost {
+  /** Runs a device callback as the interpreter's idle loop would; nothing runs once halted. */
+  run(callback: unknown, args: unknown[]): void;
+  newError(message: string): Error;
+  newObject(fields: Record<string, unknown>): object;
+}
+
+type Listener = (...args: unknown[]) => void;
+
+/** The socket object the firmware holds. */
+export class DeviceSocket {
+  private readonly listeners = new Map<string, unknown[]>();
+  private readonly host: SocketHost;
+  private socket: NodeSocket | undefined;
+  private closed = false;
+  private hadError = false;
+  private readonly onGone: (socket: DeviceSocket) => void;
+
+  constructor(host: SocketHost, onGone: (socket: DeviceSocket) => void) {
+    this.host = host;
+    this.onGone = onGone;
+  }
+
+  on(event: unknown, listener: unknown): void {
+    const name = String(event);
+    const list = this.listeners.get(name) ?? [];
+    list.push(listener);
+    this.listeners.set(name, list);
+  }
+
+  removeAllListeners(event?: unknown): void {
+    if (event === undefined) this.listeners.clear();
+    else this.listeners.delete(String(event));
+  }
+
+  /** Sends a string as bytes; anything else as its text, as Espruino does. */
+  write(data: unknown): boolean {
+    if (this.closed || this.socket === undefined) return false;
+    const text = typeof data === 'string' ? data : String(data);
+    this.socket.write(Buffer.from(text, 'latin1'));
+    return true;
+  }
+
+  end(data?: unknown): void {
+    if (data !== undefined) this.write(data);
+    if (this.closed || this.socket === undefined) return;
+    const socket = this.socket;
+    // Espruino closes the connection outright; Node would wait for the peer's FIN.
+    socket.end(() => socket.destroy());
+  }
+
+  /** @internal */
+  attach(socket: NodeSocket, onConnect: unknown, secure: boolean): void {
+    this.socket = socket;
+    socket.on(secure ? 'secureConnect' : 'connect', () => {
+      if (typeof onConnect === 'function') this.host.run(onConnect, []);
+      this.emit('connect', []);
+    });
+    socket.on('data', (data: Buffer) => {
+      for (let offset = 0; offset < data.length && !this.closed; offset += socketChunkBytesMax) {
+        const chunk = data.subarray(offset, Math.min(offset + socketChunkBytesMax, data.length)).toString('latin1');
+        this.emit('data', [chunk]);
+      }
+    });
+    socket.on('end', () => this.emit('end', []));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.hadError = true;
+      this.emit('error', [this.host.newObject({ code: -1, message: error.code ?? error.message })]);
+    });
+    socket.on('close', () => this.finish());
+  }
+
+  /** @internal Drops the connection without telling the firmware (power off, sandbox stop). */
+  destroySilently(): void {
+    this.closed = true;
+    this.socket?.destroy();
+    this.socket = undefined;
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket = undefined;
+    this.onGone(this);
+    this.emit('close', [this.hadError]);
+  }
+
+  private emit(event: string, args: unknown[]): void {
+    const list = this.listeners.get(event);
+    if (list === undefined) return;
+    for (const listener of list.slice()) this.host.run(listener as Listener, args);
+  }
+}
+
+/** Parses Espruino's connect options: { host, port, ca } or "host:port". */
+function connectTarget(options: unknown): { host: string; port: number; ca?: string } {
+  if (typeof options === 'string') {
+    const colon = options.lastIndexOf(':');
+    return { host: options.slice(0, colon), port: Number(options.slice(colon + 1)) };
+  }
+  const record = (options ?? {}) as Record<string, unknown>;
+  const target: { host: string; port: number; ca?: string } = { host: String(record.host ?? 'localhost'), port: Number(record.port ?? 80) };
+  if (typeof record.ca === 'string') target.ca = record.ca;
+  return target;
+}
+
+/** The open sockets of one sandbox, so stop() can drop them all. */
+export class SocketRegistry {
+  private readonly open = new Set<DeviceSocket>();
+
+  add(socket: DeviceSocket): void {
+    this.open.add(socket);
+  }
+
+  remove(socket: DeviceSocket): void {
+    this.open.delete(socket);
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  destroyAll(): void {
+    for (const socket of this.open) socket.destroySilently();
+    this.open.clear();
+  }
+}
+
+/** `require("net")` or `require("tls")` for one sandbox. */
+export function createNetModule(host: SocketHost, registry: SocketRegistry, secure: boolean): { connect(options: unknown, onConnect?: unknown): DeviceSocket } {
+  return {
+    connect(options: unknown, onConnect?: unknown): DeviceSocket {
+      const target = connectTarget(options);
+      if (!(target.port >= 1 && target.port <= 65535)) throw host.newError(`Invalid port ${String(target.port)}`);
+      const socket = new DeviceSocket(host, (gone) => registry.remove(gone));
+      registry.add(socket);
+      const nodeSocket = secure
+        ? tlsConnect({
+            host: target.host,
+            port: target.port,
+            // As on the device: without a CA the server is not verified.
+            rejectUnauthorized: target.ca !== undefined,
+            ...(target.ca !== undefined ? { ca: target.ca } : {}),
+            ...(isIP(target.host) === 0 ? { servername: target.host } : {}),
+          })
+        : netConnect({ host: target.host, port: target.port });
+      nodeSocket.setNoDelay(true);
+      socket.attach(nodeSocket, onConnect, secure);
+      return socket;
+    },
+  };
+}
