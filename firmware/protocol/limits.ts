@@ -92,3 +92,5 @@ export const wireTimestampMsMax = 140737488355328;
 export const wireUntemplatedDepthMax = 6;
 /** Untemplated data: distinct object keys remembered per frame for back-references. */
 export const wireUntemplatedKeysMax = 32;
+/** One MQTT publish the embedded broker accepts from a device; the session enforces the frame limit below it. */
+export const cloudUplinkPayloadBytesMax = 64 * 1024;
