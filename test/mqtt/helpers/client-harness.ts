@@ -18,9 +18,12 @@ export class RecordingEvents implements MqttClientEvents {
   disconnects: string[] = [];
   /** Extra hook for tests that publish from inside an event. */
   afterAck: ((packetId: number) => void) | null = null;
+  /** Extra hook run on every connect, e.g. to subscribe. */
+  afterConnect: ((sessionPresent: boolean) => void) | null = null;
 
   onConnect(sessionPresent: boolean): void {
     this.connects.push(sessionPresent);
+    if (this.afterConnect !== null) this.afterConnect(sessionPresent);
   }
   onMessage(topic: string, bytes: Uint8Array, offset: number, length: number): void {
     this.messages.push({ topic, payload: Buffer.from(bytes.subarray(offset, offset + length)).toString('latin1') });
