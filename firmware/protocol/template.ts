@@ -3,13 +3,7 @@
 // has an id, a version and a content hash (CRC-32 of its canonical description); frames carry the
 // hash so the cloud never decodes with the wrong template. Firmware-grade: runs on Espruino.
 import { crc32OfByteString } from './crc32.ts';
-import {
-  wireFieldNameLengthMax,
-  wireStringBytesMax,
-  wireTemplateFieldsMax,
-  wireTemplateIdMax,
-  wireTimestampMsMax,
-} from './limits.ts';
+import { wireTimestampMsMax } from './limits.ts';
 import { wireErrorRange, wireErrorType, wireOk } from './wire-errors.ts';
 
 /** [WIRE-21] Field kinds, as numbers: they also appear in the canonical description. */
@@ -90,51 +84,32 @@ export interface Template {
 /** The value of one field in a record: number (uint, int, fixed, f32, timestamp), boolean, string (enum label, string). */
 export type WireValue = number | boolean | string;
 
-function isName(name: string): boolean {
-  if (typeof name !== 'string' || name.length < 1 || name.length > wireFieldNameLengthMax) return false;
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
-    if (!ok) return false;
+/** Integer bounds of uint and int fields when a template declares none. */
+export const uintDefaultMax = 4294967295;
+export const intDefaultMin = -2147483648;
+export const intDefaultMax = 2147483647;
+
+function quantizeFixed(field: Field, value: number): number {
+  return field.divider === 0 ? Math.floor(value * field.multiplier + 0.5) : Math.floor(value / field.divider + 0.5);
+}
+
+/** Fixed-point scaling: multiply by 1/resolution when that is whole (0.1, 0.01, 0.5), else divide. */
+function fixedScale(field: Field, resolution: number): void {
+  // 21.3 * 10 is exact where 21.3 / 0.1 is not, and decoding divides by 10 so 213 comes back as
+  // 21.3 exactly.
+  const inverse = Math.floor(1 / resolution + 0.5);
+  if (Math.abs(inverse * resolution - 1) < 1e-12) {
+    field.multiplier = inverse;
+    field.divider = 0;
+  } else {
+    field.multiplier = 0;
+    field.divider = resolution;
   }
-  return true;
 }
 
-function isTemplateName(name: string): boolean {
-  if (typeof name !== 'string' || name.length < 1 || name.length > wireFieldNameLengthMax) return false;
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 122) || c === 45)) return false;
-  }
-  return true;
-}
-
-/**
- * [WIRE-22] A number in the canonical description, printed the same on Espruino and Node: an
- * integer as digits, anything else as `m e-d` (integer mantissa, decimal exponent), because the two
- * engines print fractions differently.
- */
-export function canonicalNumber(value: number): string {
-  if (value === Math.floor(value)) return String(value);
-  let scale = 1;
-  for (let d = 1; d <= 15; d++) {
-    scale *= 10;
-    const mantissa = Math.floor(value * scale + 0.5);
-    if (mantissa / scale === value) return String(mantissa) + 'e-' + d;
-  }
-  throw new Error('template number not representable in 15 decimals: ' + value);
-}
-
-function fail(template: string, field: string, why: string): never {
-  throw new Error('template ' + template + (field ? ' field ' + field : '') + ': ' + why);
-}
-
-function isWhole(value: unknown): boolean {
-  return typeof value === 'number' && value === Math.floor(value) && value > -9007199254740992 && value < 9007199254740992;
-}
-
-function compileField(templateName: string, def: FieldDefinition): Field {
-  if (!isName(def.name)) fail(templateName, String(def.name), 'name must be 1 to ' + wireFieldNameLengthMax + ' characters of A-Z a-z 0-9 _');
+// Compiling trusts the definition: template-check.ts validates every one (tests run it over all
+// template files, the cloud and the CLI at start-up), which keeps its messages out of the bundle.
+function compileField(def: FieldDefinition): Field {
   const field: Field = {
     name: def.name,
     kind: 0,
@@ -151,63 +126,52 @@ function compileField(templateName: string, def: FieldDefinition): Field {
   if (t === 'bool') {
     field.kind = fieldBool;
     field.maxQ = 1;
-  } else if (t === 'uint' || t === 'int') {
-    field.kind = t === 'uint' ? fieldUint : fieldInt;
-    const min = def.min !== undefined ? def.min : t === 'uint' ? 0 : -2147483648;
-    const max = def.max !== undefined ? def.max : t === 'uint' ? 4294967295 : 2147483647;
-    if (!isWhole(min) || !isWhole(max) || min > max) fail(templateName, def.name, 'min and max must be whole numbers, min <= max');
-    if (t === 'uint' && min < 0) fail(templateName, def.name, 'uint min must be >= 0');
-    if (min < -281474976710656 || max > 281474976710656) fail(templateName, def.name, 'bounds must lie within +-2^48');
-    field.minQ = min;
-    field.maxQ = max;
+  } else if (t === 'uint') {
+    field.kind = fieldUint;
+    field.minQ = def.min !== undefined ? def.min : 0;
+    field.maxQ = def.max !== undefined ? def.max : uintDefaultMax;
+  } else if (t === 'int') {
+    field.kind = fieldInt;
+    field.minQ = def.min !== undefined ? def.min : intDefaultMin;
+    field.maxQ = def.max !== undefined ? def.max : intDefaultMax;
   } else if (t === 'fixed') {
     field.kind = fieldFixed;
-    const res = def.resolution;
-    if (typeof res !== 'number' || !(res > 0)) fail(templateName, def.name, 'fixed needs a resolution > 0');
-    if (typeof def.min !== 'number' || typeof def.max !== 'number' || !(def.min <= def.max)) fail(templateName, def.name, 'fixed needs numeric min <= max');
-    // When 1/resolution is a whole number (0.1, 0.01, 0.5), multiply by it: 21.3 * 10 is exact
-    // where 21.3 / 0.1 is not, and decoding divides by it so 213 comes back as 21.3 exactly.
-    const inverse = Math.floor(1 / res + 0.5);
-    if (Math.abs(inverse * res - 1) < 1e-12) {
-      field.multiplier = inverse;
-      field.divider = 0;
-    } else {
-      field.multiplier = 0;
-      field.divider = res;
-    }
-    field.minQ = quantizeFixed(field, def.min);
-    field.maxQ = quantizeFixed(field, def.max);
-    if (field.minQ < -281474976710656 || field.maxQ > 281474976710656) fail(templateName, def.name, 'quantized bounds must lie within +-2^48');
+    fixedScale(field, def.resolution as number);
+    field.minQ = quantizeFixed(field, def.min as number);
+    field.maxQ = quantizeFixed(field, def.max as number);
   } else if (t === 'f32') {
     field.kind = fieldF32;
   } else if (t === 'enum') {
     field.kind = fieldEnum;
-    const labels = def.values;
-    if (!Array.isArray(labels) || labels.length < 1 || labels.length > 256) fail(templateName, def.name, 'enum needs 1 to 256 values');
-    for (let i = 0; i < labels.length; i++) {
-      if (!isName(labels[i])) fail(templateName, def.name, 'enum value ' + i + ' must be 1 to ' + wireFieldNameLengthMax + ' characters of A-Z a-z 0-9 _');
-      for (let j = 0; j < i; j++) if (labels[j] === labels[i]) fail(templateName, def.name, 'enum value ' + labels[i] + ' repeats');
-    }
-    field.labels = labels;
-    field.maxQ = labels.length - 1;
+    field.labels = def.values as string[];
+    field.maxQ = field.labels.length - 1;
   } else if (t === 'string') {
     field.kind = fieldString;
-    const max = def.maxLength;
-    if (!isWhole(max) || (max as number) < 1 || (max as number) > wireStringBytesMax) fail(templateName, def.name, 'string needs maxLength 1..' + wireStringBytesMax);
-    field.maxLength = max as number;
-    field.maxQ = max as number;
+    field.maxLength = def.maxLength as number;
+    field.maxQ = field.maxLength;
   } else if (t === 'timestamp') {
     field.kind = fieldTimestamp;
-    const res = def.resolutionMs !== undefined ? def.resolutionMs : 1000;
-    if (!isWhole(res) || res < 1) fail(templateName, def.name, 'timestamp resolutionMs must be a whole number >= 1');
     field.multiplier = 0;
-    field.divider = res;
-    field.minQ = 0;
-    field.maxQ = Math.floor(wireTimestampMsMax / res);
-  } else {
-    fail(templateName, String(def.name), 'unknown type ' + String(t));
+    field.divider = def.resolutionMs !== undefined ? def.resolutionMs : 1000;
+    field.maxQ = Math.floor(wireTimestampMsMax / field.divider);
   }
   return field;
+}
+
+/**
+ * [WIRE-22] A number in the canonical description, printed the same on Espruino and Node: an
+ * integer as digits, anything else as `<mantissa>e-<decimals>`, because the two engines print
+ * fractions differently (Espruino keeps about 12 significant digits).
+ */
+export function canonicalNumber(value: number): string {
+  if (value === Math.floor(value)) return String(value);
+  let scale = 1;
+  for (let d = 1; d <= 15; d++) {
+    scale *= 10;
+    const mantissa = Math.floor(value * scale + 0.5);
+    if (mantissa / scale === value) return String(mantissa) + 'e-' + d;
+  }
+  throw new Error('template number ' + value);
 }
 
 /** The field's description in the hash: everything that changes bytes on the wire. */
@@ -225,22 +189,16 @@ function canonicalField(f: Field): string {
 }
 
 /**
- * Compiles a template definition; throws on a malformed definition (a bug in a template file,
- * found at start-up and by the tests, never an operating error).
+ * Compiles a template definition (at start-up, once per template). It does not validate:
+ * checkTemplateDefinition (template-check.ts) does, in the tests for every template file and in
+ * the cloud and CLI before use.
  */
 export function defineTemplate(def: TemplateDefinition): Template {
-  if (!isTemplateName(def.name)) fail(String(def.name), '', 'name must be 1 to ' + wireFieldNameLengthMax + ' characters of a-z 0-9 -');
-  if (!isWhole(def.id) || def.id < 1 || def.id > wireTemplateIdMax) fail(def.name, '', 'id must be 1..' + wireTemplateIdMax);
-  if (!isWhole(def.version) || def.version < 1 || def.version > 65535) fail(def.name, '', 'version must be 1..65535');
-  if (!Array.isArray(def.fields) || def.fields.length < 1 || def.fields.length > wireTemplateFieldsMax) {
-    fail(def.name, '', 'needs 1 to ' + wireTemplateFieldsMax + ' fields');
-  }
   const fields: Field[] = [];
   let timestampField = -1;
   let canonical = 'tandem-template/1;' + def.name + ';' + def.id + ';' + def.version;
   for (let i = 0; i < def.fields.length; i++) {
-    const f = compileField(def.name, def.fields[i]);
-    for (let j = 0; j < i; j++) if (fields[j].name === f.name) fail(def.name, f.name, 'name repeats');
+    const f = compileField(def.fields[i]);
     if (f.kind === fieldTimestamp && timestampField < 0) timestampField = i;
     fields.push(f);
     canonical += ';' + canonicalField(f);
@@ -269,12 +227,13 @@ export interface TemplateRegistry {
   templates: Template[];
 }
 
+/** A registry of `templates`; two with the same hash, or name and version, is a bug: it throws. */
 export function createTemplateRegistry(templates: Template[]): TemplateRegistry {
   const list: Template[] = [];
   for (let i = 0; i < templates.length; i++) {
     for (let j = 0; j < list.length; j++) {
-      if (list[j].hash === templates[i].hash) throw new Error('template ' + templates[i].name + ' has the same hash as ' + list[j].name);
-      if (list[j].name === templates[i].name && list[j].version === templates[i].version) throw new Error('template ' + templates[i].name + ' v' + templates[i].version + ' registered twice');
+      const same = list[j].hash === templates[i].hash || (list[j].name === templates[i].name && list[j].version === templates[i].version);
+      if (same) throw new Error('template registered twice: ' + templates[i].name);
     }
     list.push(templates[i]);
   }
@@ -304,9 +263,6 @@ export function fieldIndex(template: Template, name: string): number {
 // ---------------------------------------------------------------------------------------------
 // Values <-> quantized integers [WIRE-24]. Shared by the record, frame and state codecs.
 
-function quantizeFixed(field: Field, value: number): number {
-  return field.divider === 0 ? Math.floor(value * field.multiplier + 0.5) : Math.floor(value / field.divider + 0.5);
-}
 
 const f32View = new DataView(new ArrayBuffer(4), 0, 4);
 
