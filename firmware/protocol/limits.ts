@@ -28,9 +28,11 @@ export const ingestGroupRowsMax = 4096;
 /** How long the first ingest call of a group waits for others to join it. */
 export const ingestGroupWaitMsMax = 2;
 /** Ingest calls waiting for a commit; beyond this, ingest is refused with a retryable code. */
-export const ingestPendingRowsMax = 200_000;
+export const ingestPendingRowsMax = 200000;
 /** Bytes buffered for one Server-Sent Events client before it is dropped as too slow. */
 export const liveStreamBufferBytesMax = 1024 * 1024;
+/** One MQTT publish the embedded broker accepts from a device; the session enforces the frame limit below it. */
+export const cloudUplinkPayloadBytesMax = 64 * 1024;
 
 // MQTT (device client, firmware/core/mqtt)
 /** Largest MQTT packet the device sends, fixed header included (CONNECT, PUBLISH, SUBSCRIBE). */
@@ -92,5 +94,3 @@ export const wireTimestampMsMax = 140737488355328;
 export const wireUntemplatedDepthMax = 6;
 /** Untemplated data: distinct object keys remembered per frame for back-references. */
 export const wireUntemplatedKeysMax = 32;
-/** One MQTT publish the embedded broker accepts from a device; the session enforces the frame limit below it. */
-export const cloudUplinkPayloadBytesMax = 64 * 1024;
