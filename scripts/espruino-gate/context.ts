@@ -14,6 +14,17 @@ export interface Violation {
   column: number;
   /** Character offset in the checked code. */
   offset: number;
+  /**
+   * The identifiers the message quotes ('x'), with their positions, so a build can put back the
+   * original names from the source map in place of minified ones.
+   */
+  identifiers?: NamedPosition[];
+}
+
+export interface NamedPosition {
+  name: string;
+  line: number;
+  column: number;
 }
 
 type Located = Node & { range?: [number, number]; loc?: { start: { line: number; column: number } } | null };
@@ -45,19 +56,20 @@ export class GateContext {
     }
   }
 
-  report(node: Node, rule: string, message: string): void {
+  report(node: Node, rule: string, message: string, identifiers?: Identifier[]): void {
     if (this.positionOverride !== undefined) {
       this.violations.push({ rule, message, ...this.positionOverride });
       return;
     }
     const loc = (node as Located).loc;
-    this.violations.push({
-      rule,
-      message,
-      line: loc?.start.line ?? 0,
-      column: loc?.start.column ?? 0,
-      offset: startOf(node),
-    });
+    const violation: Violation = { rule, message, line: loc?.start.line ?? 0, column: loc?.start.column ?? 0, offset: startOf(node) };
+    if (identifiers !== undefined) {
+      violation.identifiers = identifiers.map((identifier) => {
+        const start = (identifier as Located).loc?.start;
+        return { name: identifier.name, line: start?.line ?? 0, column: start?.column ?? 0 };
+      });
+    }
+    this.violations.push(violation);
   }
 
   referenceOf(identifier: Identifier): Reference | undefined {

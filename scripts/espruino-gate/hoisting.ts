@@ -66,6 +66,7 @@ export function checkHoisting(context: GateContext, callSites: (CallExpression |
         reference.identifier as Identifier,
         'use-before-declaration',
         `${kind} '${variable.name}' used before its declaration (Espruino does not hoist)`,
+        [reference.identifier as Identifier],
       );
     }
   }
@@ -92,11 +93,12 @@ export function checkHoisting(context: GateContext, callSites: (CallExpression |
           const declared = declarationOffset(used);
           if (declared !== null && declared > callOffset) {
             const name = call.callee.name;
-            const how = call.type === 'NewExpression' ? `new ${name}()` : `${name}()`;
+            const how = call.type === 'NewExpression' ? `new '${name}'()` : `'${name}'()`;
             context.report(
               call,
               'use-before-declaration',
               `${how} runs before '${used.name}' is declared, and uses it (Espruino does not hoist)`,
+              [call.callee, used.identifiers[0] as Identifier],
             );
             reported = true;
             break;
@@ -122,6 +124,7 @@ export function checkLoopClosure(context: GateContext, declaration: VariableDecl
         reference.identifier as Identifier,
         'loop-closure',
         `closure captures the for-loop binding '${variable.name}' (Espruino shares one binding for all iterations)`,
+        [reference.identifier as Identifier],
       );
     }
   }

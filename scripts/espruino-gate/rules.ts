@@ -362,7 +362,7 @@ function checkCallOrNew(context: GateContext, node: CallExpression | NewExpressi
   if (node.type === 'CallExpression' && callee.type === 'Identifier') {
     const classNode = classOfVariable(context.variableOf(callee));
     if (classNode !== null) {
-      context.report(node, 'class-call', `class '${callee.name}' called without new (Espruino runs it instead of throwing)`);
+      context.report(node, 'class-call', `class '${callee.name}' called without new (Espruino runs it instead of throwing)`, [callee]);
     }
     if (context.isGlobal(callee, 'eval')) {
       const text = node.arguments[0];

@@ -1,0 +1,187 @@
+// The firmware build: esbuild bundles TypeScript into one minified script for Espruino 2v2x, the
+// Espruino gate checks it, each refusal is traced through the source map to the .ts line, and the
+// size is held to the budget in firmware/protocol/limits.ts. See README.md beside this file.
+import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
+import { build, type BuildFailure, type Message } from 'esbuild';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { firmwareBundleBytesMax } from '../../firmware/protocol/limits.ts';
+import { checkEspruinoSource, type Violation } from '../espruino-gate/index.ts';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Modules built into Espruino: `require("Storage")` stays a call on the device, never bundled. */
+export const espruinoModules = ['Storage', 'net', 'tls', 'http', 'Wifi', 'ESP32', 'crypto', 'heatshrink', 'fs', 'dgram', 'neopixel'];
+
+export interface BuildOptions {
+  /** The TypeScript entry; default firmware/main.ts. Relative paths are taken from the current folder. */
+  entry?: string;
+  /** Where the bundle goes (its source map goes beside it as `<outFile>.map`); default dist/firmware.js. */
+  outFile?: string;
+  /** The size budget in bytes of minified bundle; default firmwareBundleBytesMax. */
+  budgetBytes?: number;
+  /** No progress or failure lines on the console (the result still carries them). */
+  quiet?: boolean;
+}
+
+/** Where a gate violation came from in the TypeScript sources (1-based line, 0-based column). */
+export interface SourceOrigin {
+  file: string;
+  line: number;
+  column: number;
+}
+
+export interface Refusal extends Violation {
+  /** The original position, or null when the construct comes from code esbuild added. */
+  origin: SourceOrigin | null;
+}
+
+export interface BuildResult {
+  ok: boolean;
+  entry: string;
+  outFile: string;
+  mapFile: string;
+  rawBytes: number;
+  gzipBytes: number;
+  budgetBytes: number;
+  /** What the gate refused, traced to the sources; empty when the gate passed. */
+  refusals: Refusal[];
+  /** One line per failure (compile error, gate refusal, budget), ready to print. */
+  failures: string[];
+}
+
+/** A path for people: relative to the repository when inside it, else absolute. */
+export function displayPath(path: string): string {
+  const fromRoot = relative(repoRoot, path);
+  return fromRoot.startsWith('..') || isAbsolute(fromRoot) ? path : fromRoot;
+}
+
+function formatEsbuildMessage(message: Message): string {
+  const where = message.location ? `${displayPath(resolve(repoRoot, message.location.file))}:${message.location.line}:${message.location.column}: ` : '';
+  return `${where}${message.text}`;
+}
+
+/** Traces each violation in the bundle back to its TypeScript file and line through the source map. */
+export function traceRefusals(violations: Violation[], mapText: string, mapFile: string): Refusal[] {
+  const map = new TraceMap(mapText);
+  return violations.map((violation) => {
+    const position = originalPositionFor(map, { line: violation.line, column: violation.column });
+    if (position.source === null || position.line === null) return { ...violation, origin: null };
+    const file = displayPath(resolve(dirname(mapFile), position.source));
+    // Put back the names the minifier changed: 'a' becomes 'startServer' again.
+    let message = violation.message;
+    for (const identifier of violation.identifiers ?? []) {
+      const original = originalPositionFor(map, { line: identifier.line, column: identifier.column }).name;
+      if (original !== null && original !== identifier.name) message = message.split(`'${identifier.name}'`).join(`'${original}'`);
+    }
+    return { ...violation, message, origin: { file, line: position.line, column: position.column ?? 0 } };
+  });
+}
+
+export function formatRefusal(refusal: Refusal, outFile: string): string {
+  const where = refusal.origin === null
+    ? `${displayPath(outFile)}:${refusal.line}:${refusal.column} (code added by the bundler)`
+    : `${refusal.origin.file}:${refusal.origin.line}:${refusal.origin.column}`;
+  return `${where}  ${refusal.message} [${refusal.rule}]`;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes.toLocaleString('en-US');
+}
+
+/**
+ * Bundles `entry` for Espruino, gates it and checks its size. On success writes the bundle and its
+ * source map; on failure removes any stale bundle at `outFile` so nothing runs a refused build.
+ */
+export async function buildFirmware(options: BuildOptions = {}): Promise<BuildResult> {
+  const entry = options.entry === undefined ? join(repoRoot, 'firmware', 'main.ts') : resolve(options.entry);
+  const outFile = options.outFile === undefined ? join(repoRoot, 'dist', 'firmware.js') : resolve(options.outFile);
+  const mapFile = `${outFile}.map`;
+  const budgetBytes = options.budgetBytes ?? firmwareBundleBytesMax;
+  const log = (line: string) => {
+    if (!options.quiet) console.log(line);
+  };
+  const result: BuildResult = { ok: false, entry, outFile, mapFile, rawBytes: 0, gzipBytes: 0, budgetBytes, refusals: [], failures: [] };
+  const fail = (lines: string[]): BuildResult => {
+    result.failures.push(...lines);
+    if (!options.quiet) for (const line of lines) console.error(line);
+    rmSync(outFile, { force: true });
+    rmSync(mapFile, { force: true });
+    return result;
+  };
+
+  log(`build: bundling ${displayPath(entry)} (esbuild, ES2019, minified)`);
+  let code: string;
+  let mapText: string;
+  try {
+    const output = await build({
+      entryPoints: [entry],
+      outfile: outFile,
+      absWorkingDir: repoRoot,
+      write: false,
+      bundle: true,
+      // CommonJS keeps `require("Storage")` a plain call (IIFE output wraps it in a Proxy-based
+      // shim); the banner and footer make it an IIFE so no minified name lands in Espruino's globals.
+      format: 'cjs',
+      banner: { js: '(function(){' },
+      footer: { js: '})();' },
+      platform: 'neutral',
+      mainFields: [],
+      external: espruinoModules,
+      // ES2019 lowers ?. ?? ??= ||= &&= and class fields to ES5-level code with no helpers;
+      // `**` is ES2016, so ask for it lowered too (to Math.pow). Everything esbuild cannot lower
+      // without helpers Espruino lacks (destructuring, spread, async ...) stays and the gate refuses it.
+      target: 'es2019',
+      supported: { 'exponent-operator': false },
+      // Plain assignments in the constructor instead of Object.defineProperty-based field helpers.
+      tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
+      minify: true,
+      charset: 'ascii',
+      legalComments: 'none',
+      sourcemap: 'external',
+      sourcesContent: true,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const js = output.outputFiles.find((file) => file.path === outFile);
+    const map = output.outputFiles.find((file) => file.path === mapFile);
+    if (js === undefined || map === undefined) throw new Error(`esbuild wrote no ${outFile} or ${mapFile}`);
+    code = js.text;
+    mapText = map.text;
+    const exported = output.metafile.outputs[relative(repoRoot, outFile).split('\\').join('/')]?.exports ?? [];
+    if (exported.length > 0) {
+      return fail([`build: FAILED: ${displayPath(entry)} exports ${exported.join(', ')}; the entry of a firmware bundle must not export (Espruino has no module system).`]);
+    }
+  } catch (error) {
+    const messages = (error as BuildFailure).errors;
+    if (!Array.isArray(messages)) throw error;
+    return fail([`build: FAILED: esbuild could not bundle ${displayPath(entry)}:`, ...messages.map((message) => `  ${formatEsbuildMessage(message)}`)]);
+  }
+
+  result.rawBytes = Buffer.byteLength(code, 'utf8');
+  result.gzipBytes = gzipSync(code, { level: 9 }).length;
+  log(`build: checking ${formatBytes(result.rawBytes)} bytes with the Espruino gate`);
+  const violations = checkEspruinoSource(code);
+  if (violations.length > 0) {
+    result.refusals = traceRefusals(violations, mapText, mapFile);
+    const noun = violations.length === 1 ? 'construct' : 'constructs';
+    return fail([
+      `build: REFUSED ${displayPath(outFile)}: ${violations.length} ${noun} Espruino cannot run (or runs differently):`,
+      ...result.refusals.map((refusal) => `  ${formatRefusal(refusal, outFile)}`),
+    ]);
+  }
+
+  const percent = Math.round((result.rawBytes / budgetBytes) * 100);
+  const sizeLine = `${formatBytes(result.rawBytes)} bytes (gzip ${formatBytes(result.gzipBytes)}) of the ${formatBytes(budgetBytes)}-byte budget (${percent}%)`;
+  if (result.rawBytes > budgetBytes) {
+    return fail([`build: FAILED: ${displayPath(outFile)} is ${sizeLine}: over budget (firmwareBundleBytesMax in firmware/protocol/limits.ts)`]);
+  }
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, code);
+  writeFileSync(mapFile, mapText);
+  log(`build: ${displayPath(outFile)} ${sizeLine}, gate passed; source map ${displayPath(mapFile)}`);
+  result.ok = true;
+  return result;
+}
