@@ -191,9 +191,11 @@ export class MqttClient implements MqttPacketSink {
     this.events.onDisconnect(mqttErrorStopped);
   }
 
-  /** Unacknowledged QoS 1 publishes held for retransmission. */
+  /** QoS 1 publishes not acknowledged yet (accepted while offline included). */
   inFlight(): number {
-    return this.inFlightCount;
+    let unacked = 0;
+    for (let k = 0; k < this.inFlightCount; k++) if (this.entries[this.entryAt(k) + entryAcked] === 0) unacked++;
+    return unacked;
   }
 
   /**
@@ -424,15 +426,15 @@ export class MqttClient implements MqttPacketSink {
     return tailOffset + bytes <= headOffset ? tailOffset : -1;
   }
 
+  /**
+   * Packet ids count 1..65535 and wrap. No id in the store can come round again: the store holds
+   * at most mqttInFlightMessagesMax consecutive ids, and a new one needs a free slot, which only
+   * the oldest entry's ack can make. (Subscribe ids are not stored; 65,000 subscribes while one
+   * publish waits for its ack would be a bug elsewhere.)
+   */
   private newPacketId(): number {
-    for (;;) {
-      const packetId = this.nextPacketId;
-      this.nextPacketId = packetId === 65535 ? 1 : packetId + 1;
-      let used = false;
-      for (let k = 0; k < this.inFlightCount; k++) {
-        if (this.entries[this.entryAt(k) + entryPacketId] === packetId) used = true;
-      }
-      if (!used) return packetId;
-    }
+    const packetId = this.nextPacketId;
+    this.nextPacketId = packetId === 65535 ? 1 : packetId + 1;
+    return packetId;
   }
 }
