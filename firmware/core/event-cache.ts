@@ -36,12 +36,20 @@ export interface EventBatch {
 /**
  * A flash tier behind the ring (issue 9). It holds only events older than the ring's oldest, in
  * seq order. Calls are made with the ring's own buffers: implementations copy, never keep them.
+ * When full, the tier applies the cache's overflow policy to itself: under drop-oldest it drops
+ * its own oldest events (counting them for takeDropped) and stores; under reject-newest it
+ * returns false, and the ring then refuses the new event. So drops only ever come from the very
+ * oldest end and the events held keep consecutive seqs.
  */
 export interface EventSpillTier {
   /** Takes one event (the ring's oldest). Returns false when the tier cannot (full, off, failing). */
   store(seq: number, data: Uint8Array, offset: number, length: number): boolean;
+  /** Events the tier dropped since the last call (added to the cache's droppedCount). */
+  takeDropped(): number;
   /** Events held. */
   count(): number;
+  /** Seq of the oldest event held (0 when empty). */
+  oldestSeq(): number;
   /** Seq of the newest event held (0 when empty). */
   newestSeq(): number;
   /**
@@ -126,6 +134,7 @@ export class EventCache {
     // Each round frees one entry, so this ends within `count` rounds.
     while (this.capacity - this.bytesUsed < needed) {
       if (this.spill !== null && this.spillOldest()) continue;
+      // A tier that refused (failing, or full under reject-newest): the ring's own policy decides.
       if (this.overflowPolicy === overflowRejectNewest) {
         this.countDrop();
         return eventErrorFull;
@@ -160,7 +169,7 @@ export class EventCache {
 
   /** Seq of the oldest event held, in the flash tier or the ring (0 when empty). */
   oldestSeq(): number {
-    if (this.spill !== null && this.spill.count() > 0) return this.nextSeq - this.count - this.spill.count();
+    if (this.spill !== null && this.spill.count() > 0) return this.spill.oldestSeq();
     return this.count > 0 ? this.readSeqAt(this.head) : 0;
   }
 
@@ -206,6 +215,8 @@ export class EventCache {
       if (payload >= capacity) payload -= capacity;
       if (seq > after) {
         if (written + eventBatchHeaderBytes + length > maxBytes) break;
+        // A batch holds consecutive seqs only; a gap (a failing tier) starts the next batch.
+        if (batch.count > 0 && seq !== batch.firstSeq + batch.count) break;
         into[offset + written] = length & 0xff;
         into[offset + written + 1] = length >>> 8;
         written += eventBatchHeaderBytes;
@@ -313,6 +324,8 @@ export class EventCache {
       stored = spill.store(seq, scratch, 0, length);
     }
     if (stored) this.removeOldest();
+    const tierDropped = spill.takeDropped();
+    this.droppedCount = this.droppedCount + tierDropped > 0xffffffff ? 0xffffffff : this.droppedCount + tierDropped;
     return stored;
   }
 }
