@@ -38,11 +38,20 @@ export const hideMissingBuiltinsScript = `(function () {
   drop(TypedArray, ['from', 'of']);
   drop(TypedArray.prototype, ['at', 'findLast', 'findLastIndex', 'lastIndexOf', 'reduceRight',
     'copyWithin', 'entries', 'keys', 'values', 'toReversed', 'toSorted', 'with']);
-  var typed = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
-    Uint32Array, Float32Array, Float64Array];
-  for (var t = 0; t < typed.length; t++) drop(typed[t], ['BYTES_PER_ELEMENT']), drop(typed[t].prototype, ['BYTES_PER_ELEMENT']);
+  // BYTES_PER_ELEMENT cannot be deleted (non-configurable) and is left in place: the build gate refuses it.
   drop(ArrayBuffer.prototype, ['slice', 'resize', 'transfer', 'transferToFixedLength']);
-  drop(Number, ['isInteger', 'isFinite', 'isSafeInteger', 'MAX_SAFE_INTEGER', 'MIN_SAFE_INTEGER', 'EPSILON']);
+  drop(Number, ['isInteger', 'isFinite', 'isSafeInteger']);
+  // MAX_SAFE_INTEGER, MIN_SAFE_INTEGER and EPSILON cannot be deleted: swap in a Number without them.
+  var OriginalNumber = Number;
+  var EspruinoNumber = function Number(value) {
+    var number = arguments.length ? +value : 0;
+    return new.target ? Object(number) : number;
+  };
+  EspruinoNumber.prototype = OriginalNumber.prototype;
+  var kept = ['MAX_VALUE', 'MIN_VALUE', 'NaN', 'POSITIVE_INFINITY', 'NEGATIVE_INFINITY', 'parseFloat', 'parseInt', 'isNaN'];
+  for (var k = 0; k < kept.length; k++) EspruinoNumber[kept[k]] = OriginalNumber[kept[k]];
+  Object.defineProperty(OriginalNumber.prototype, 'constructor', { value: EspruinoNumber, writable: true, configurable: true });
+  g.Number = EspruinoNumber;
   drop(Number.prototype, ['toPrecision', 'toExponential']);
   drop(Math, ['fround', 'imul', 'clz32', 'trunc', 'log2', 'log10', 'hypot', 'cbrt', 'sign',
     'expm1', 'log1p', 'sinh', 'cosh', 'tanh', 'asinh', 'acosh', 'atanh']);

@@ -176,18 +176,20 @@ export class EspruinoSandbox {
       body();
     } catch (error) {
       if (error instanceof PowerLossError || this.currentStorage?.isPoweredOff === true) {
-        this.printLine('-- power lost --');
-        this.halt('power-loss');
+        this.powerLost();
         return;
       }
       this.uncaughtErrors.push(error);
       this.printLine(`Uncaught ${describeError(error)}`);
     }
     // Firmware may have caught the PowerLossError itself; the device is off all the same.
-    if (this.currentState === 'running' && this.currentStorage?.isPoweredOff === true) {
-      this.printLine('-- power lost --');
-      this.halt('power-loss');
-    }
+    if (this.currentState === 'running' && this.currentStorage?.isPoweredOff === true) this.powerLost();
+  }
+
+  private powerLost(): void {
+    this.halt('power-loss');
+    // Not the device's output: the emulator's note in the console stream.
+    this.printLine('-- power lost --');
   }
 
   private runCallback(callback: unknown, args: unknown[]): void {
@@ -196,6 +198,8 @@ export class EspruinoSandbox {
   }
 
   private printLine(line: string): void {
+    // After a power cut nothing more comes out, even if the firmware caught the error.
+    if (this.currentState === 'running' && this.currentStorage?.isPoweredOff === true) return;
     if (this.options.onConsoleLine !== undefined) this.options.onConsoleLine(line);
     else process.stdout.write(`${line}\n`);
   }
@@ -246,6 +250,7 @@ export class EspruinoSandbox {
     const jsVarsUsed = 250 + Math.ceil(codeBytes / 13);
     const socketHost: SocketHost = {
       run: (callback, args) => this.runCallback(callback, args),
+      isPowered: () => this.currentState === 'running' && this.currentStorage?.isPoweredOff !== true,
       newError: (message) => new realm.Error(message),
       newObject: (fields) => realm.Object.assign(new realm.Object(), fields) as object,
     };

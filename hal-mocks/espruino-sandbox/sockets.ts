@@ -15,6 +15,8 @@ export const socketChunkBytesMax = 536;
 export interface SocketHost {
   /** Runs a device callback as the interpreter's idle loop would; nothing runs once halted. */
   run(callback: unknown, args: unknown[]): void;
+  /** False once the device has lost power: nothing it sends after that leaves. */
+  isPowered(): boolean;
   newError(message: string): Error;
   newObject(fields: Record<string, unknown>): object;
 }
@@ -49,7 +51,7 @@ export class DeviceSocket {
 
   /** Sends a string as bytes; anything else as its text, as Espruino does. */
   write(data: unknown): boolean {
-    if (this.closed || this.socket === undefined) return false;
+    if (this.closed || this.socket === undefined || !this.host.isPowered()) return false;
     const text = typeof data === 'string' ? data : String(data);
     this.socket.write(Buffer.from(text, 'latin1'));
     return true;
