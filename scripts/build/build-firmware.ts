@@ -142,7 +142,6 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
       legalComments: 'none',
       sourcemap: 'external',
       sourcesContent: true,
-      metafile: true,
       logLevel: 'silent',
     });
     const js = output.outputFiles.find((file) => file.path === outFile);
@@ -150,10 +149,6 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
     if (js === undefined || map === undefined) throw new Error(`esbuild wrote no ${outFile} or ${mapFile}`);
     code = js.text;
     mapText = map.text;
-    const exported = output.metafile.outputs[relative(repoRoot, outFile).split('\\').join('/')]?.exports ?? [];
-    if (exported.length > 0) {
-      return fail([`build: FAILED: ${displayPath(entry)} exports ${exported.join(', ')}; the entry of a firmware bundle must not export (Espruino has no module system).`]);
-    }
   } catch (error) {
     const messages = (error as BuildFailure).errors;
     if (!Array.isArray(messages)) throw error;

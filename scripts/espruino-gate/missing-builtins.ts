@@ -22,6 +22,8 @@ export const missingGlobals: Record<string, string> = {
   WeakRef: 'keep a plain reference',
   FinalizationRegistry: 'release resources explicitly',
   AggregateError: 'throw Error',
+  // esbuild's CommonJS output assigns module.exports when the entry exports something.
+  module: 'Espruino runs the bundle as a script: the firmware entry must not export',
 };
 
 /** Static members that do not exist on a built-in constructor or namespace. */
