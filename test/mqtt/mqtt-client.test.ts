@@ -62,7 +62,7 @@ function decodePublish(bytes: number[]): { dup: boolean; packetId: number; paylo
   const code = parser.feed(String.fromCharCode(...bytes), {
     onPacket(p) {
       expect(p.type).toBe(mqttPublish);
-      decoded = { dup: (p.flags & 8) !== 0, packetId: p.packetId, payload: Buffer.from(p.body.subarray(p.payloadOffset, p.length)).toString('latin1') };
+      decoded = { dup: (p.flags & 8) !== 0, packetId: p.packetId, payload: Buffer.from(p.body.subarray(p.payloadOffset, p.remaining)).toString('latin1') };
       return mqttOk;
     },
   });

@@ -37,10 +37,10 @@ class CheckingSink implements MqttPacketSink {
   packets = 0;
   onPacket(packet: MqttPacketParser): number {
     this.packets++;
-    if (packet.length > packet.body.length) throw new Error(`packet length ${packet.length} beyond the receive buffer`);
+    if (packet.remaining > packet.body.length) throw new Error(`packet length ${packet.remaining} beyond the receive buffer`);
     if (packet.type === mqttPublish) {
-      if (packet.topicLength < 1 || 2 + packet.topicLength > packet.payloadOffset || packet.payloadOffset > packet.length) {
-        throw new Error(`PUBLISH fields out of bounds: topic ${packet.topicLength}, payload at ${packet.payloadOffset} of ${packet.length}`);
+      if (packet.topicLength < 1 || 2 + packet.topicLength > packet.payloadOffset || packet.payloadOffset > packet.remaining) {
+        throw new Error(`PUBLISH fields out of bounds: topic ${packet.topicLength}, payload at ${packet.payloadOffset} of ${packet.remaining}`);
       }
       if (packet.qos === 1 && packet.packetId === 0) throw new Error('QoS 1 PUBLISH with packet id 0');
     }

@@ -19,7 +19,7 @@ class RecordingSink implements MqttPacketSink {
     else if (p.type === mqttSuback) this.lines.push(`suback ${p.packetId} granted=${p.returnCode}`);
     else if (p.type === mqttPingresp) this.lines.push('pingresp');
     else if (p.type === mqttPublish) {
-      this.lines.push(`publish qos=${p.qos} id=${p.packetId} dup=${(p.flags & 8) !== 0} retain=${(p.flags & 1) !== 0} ${text(2, 2 + p.topicLength)} ${text(p.payloadOffset, p.length)}`);
+      this.lines.push(`publish qos=${p.qos} id=${p.packetId} dup=${(p.flags & 8) !== 0} retain=${(p.flags & 1) !== 0} ${text(2, 2 + p.topicLength)} ${text(p.payloadOffset, p.remaining)}`);
     } else this.lines.push(`type ${p.type}`);
     return mqttOk;
   }

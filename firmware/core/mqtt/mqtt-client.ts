@@ -331,7 +331,7 @@ export class MqttClient implements MqttPacketSink {
       let topic = '';
       const topicEnd = 2 + packet.topicLength;
       for (let i = 2; i < topicEnd; i++) topic += String.fromCharCode(body[i]);
-      this.events.onMessage(topic, body, packet.payloadOffset, packet.length - packet.payloadOffset);
+      this.events.onMessage(topic, body, packet.payloadOffset, packet.remaining - packet.payloadOffset);
       // Acknowledged after the owner has had it: a crash in between means a redelivery, not a loss.
       if (packet.qos === 1 && this.generation === generation) {
         this.send(this.transmit, 0, encodePuback(this.transmit, 0, packet.packetId));

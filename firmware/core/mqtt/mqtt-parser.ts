@@ -26,15 +26,15 @@ export class MqttPacketParser {
   declare type: number;
   /** Low nibble of the first byte (PUBLISH: dup 8, qos 6, retain 1). */
   declare flags: number;
-  /** Remaining length = bytes of body in use. */
-  declare length: number;
+  /** Remaining length: the bytes of body in use. */
+  declare remaining: number;
   /** PUBLISH (QoS 1), PUBACK, SUBACK. */
   declare packetId: number;
   declare qos: number;
   /** CONNACK return code, or SUBACK's first granted QoS (128 = failure). */
   declare returnCode: number;
   declare sessionPresent: boolean;
-  /** PUBLISH: the topic is body[2, 2 + topicLength), the payload body[payloadOffset, length). */
+  /** PUBLISH: the topic is body[2, 2 + topicLength), the payload body[payloadOffset, remaining). */
   declare topicLength: number;
   declare payloadOffset: number;
 
@@ -45,7 +45,7 @@ export class MqttPacketParser {
 
   constructor(receiveBufferBytes: number) {
     this.body = new Uint8Array(receiveBufferBytes);
-    this.type = this.flags = this.length = this.packetId = this.qos = this.returnCode = 0;
+    this.type = this.flags = this.remaining = this.packetId = this.qos = this.returnCode = 0;
     this.topicLength = this.payloadOffset = this.lengthMultiplier = this.received = 0;
     this.sessionPresent = false;
     this.reset();
@@ -70,11 +70,11 @@ export class MqttPacketParser {
         // The hot loop: copy as much of the body as this chunk holds.
         const body = this.body;
         let received = this.received;
-        let end = i + this.length - received;
+        let end = i + this.remaining - received;
         if (end > n) end = n;
         while (i < end) body[received++] = chunk.charCodeAt(i++) & 255;
         this.received = received;
-        if (received === this.length) {
+        if (received === this.remaining) {
           const code = this.complete(sink);
           if (code !== mqttOk) return this.fail(code);
         }
@@ -87,16 +87,16 @@ export class MqttPacketParser {
         continue;
       }
       // stateLength: the remaining-length varint, at most 4 bytes ([MQTT-2.2.3]).
-      this.length += (c & 127) * this.lengthMultiplier;
+      this.remaining += (c & 127) * this.lengthMultiplier;
       this.lengthMultiplier *= 128;
       if (c & 128) {
         if (this.lengthMultiplier === 268435456) return this.fail(mqttErrorMalformed);
         continue;
       }
-      if (this.length > this.body.length) return this.fail(mqttErrorTooLarge);
+      if (this.remaining > this.body.length) return this.fail(mqttErrorTooLarge);
       this.received = 0;
       this.state = stateBody;
-      if (this.length === 0) {
+      if (this.remaining === 0) {
         const code = this.complete(sink);
         if (code !== mqttOk) return this.fail(code);
       }
@@ -128,7 +128,7 @@ export class MqttPacketParser {
     }
     this.type = type;
     this.flags = flags;
-    this.length = 0;
+    this.remaining = 0;
     this.lengthMultiplier = 1;
     this.state = stateLength;
     return mqttOk;
@@ -137,7 +137,7 @@ export class MqttPacketParser {
   /** Validates the body of a complete packet, fills the fields and hands it to the sink. */
   private complete(sink: MqttPacketSink): number {
     const body = this.body;
-    const length = this.length;
+    const length = this.remaining;
     const type = this.type;
     this.state = stateHeader;
     this.packetId = length >= 2 ? (body[0] << 8) | body[1] : 0;
