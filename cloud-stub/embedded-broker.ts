@@ -28,8 +28,6 @@ export interface EmbeddedBrokerOptions {
   serviceSecret?: string;
   metrics: Metrics;
   log: Log;
-  /** Called (not awaited) when a device connects, e.g. to record when it was last seen. */
-  onDeviceSeen?: (deviceId: string) => void;
 }
 
 function authError(returnCode: 4 | 5, message: string): AuthenticateError {
@@ -127,7 +125,6 @@ export class EmbeddedBroker implements DeviceTransport {
       if (identity?.kind !== 'device') return;
       this.deviceClients.set(identity.deviceId, client);
       options.metrics.set('tandem_mqtt_connected_devices', this.deviceClients.size);
-      options.onDeviceSeen?.(identity.deviceId);
       this.dispatcher.connection(identity.deviceId, true);
     });
     aedes.on('clientDisconnect', (client) => {

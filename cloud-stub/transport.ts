@@ -33,6 +33,8 @@ export interface DeviceTransport {
   /** Devices connected now (embedded: from the broker; external: from presence messages). */
   connectedDeviceIds(): string[];
   isConnected(deviceId: string): boolean;
+  /** Resolves once every uplink received so far has been handled. */
+  whenIdle(): Promise<void>;
   close(): Promise<void>;
 }
 
