@@ -81,7 +81,7 @@ export function applyOperation(store: StateStore, operation: Operation): number 
  * fault-free flash. Returns the operations and the snapshot after each: states[k] holds after k
  * operations (states[0]: freshly mounted).
  */
-export function workload(seed: number, count: number, template: StateTemplate, makeFlash: () => Flash): { operations: Operation[]; states: string[] } {
+export function workload(seed: number, count: number, template: StateTemplate, makeFlash: () => Flash, rotateShare = 0.05): { operations: Operation[]; states: string[] } {
   const random = seededRandom(seed);
   const store = newStore(makeFlash(), template);
   if (store.mount() !== stateOk) throw new Error('reference store did not mount');
@@ -91,10 +91,11 @@ export function workload(seed: number, count: number, template: StateTemplate, m
     const key = Math.floor(random() * template.fields.length);
     const choice = random();
     let operation: Operation;
-    if (choice < 0.62) operation = { kind: 'set', key, value: randomValue(template, key, random) };
-    else if (choice < 0.7) operation = { kind: 'remove', key };
-    else if (choice < 0.8) operation = { kind: 'cloud', key, value: randomValue(template, key, random), version: store.version(key) + 1 + Math.floor(random() * 3) };
-    else if (choice < 0.95) operation = { kind: 'ack', key, version: store.version(key) };
+    const scale = (1 - rotateShare) / 0.95;
+    if (choice < 0.62 * scale) operation = { kind: 'set', key, value: randomValue(template, key, random) };
+    else if (choice < 0.7 * scale) operation = { kind: 'remove', key };
+    else if (choice < 0.8 * scale) operation = { kind: 'cloud', key, value: randomValue(template, key, random), version: store.version(key) + 1 + Math.floor(random() * 3) };
+    else if (choice < 0.95 * scale) operation = { kind: 'ack', key, version: store.version(key) };
     else operation = { kind: 'rotate' };
     if (applyOperation(store, operation) !== stateOk) throw new Error(`reference operation ${i} failed`);
     operations.push(operation);
