@@ -35,6 +35,8 @@ function hex(bytes: Uint8Array, offset: number, length: number): string {
   return text;
 }
 let client: MqttClient;
+let received = 0;
+declare const process: { memory(): { usage: number } };
 const events = {
   onConnect: function (sessionPresent: boolean) {
     console.log('EV connect ' + sessionPresent);
@@ -43,7 +45,10 @@ const events = {
     client.publish(uplinkTopic(${JSON.stringify(deviceId)}), new Uint8Array([0, 255, 128, 10]), 1, false);
   },
   onMessage: function (topic: string, bytes: Uint8Array, offset: number, length: number) {
-    console.log('EV message ' + topic + ' ' + hex(bytes, offset, length));
+    received++;
+    if (received === 1) console.log('EV message ' + topic + ' ' + hex(bytes, offset, length));
+    // Heap in use after the 10th and the 110th message: the client allocates nothing per message.
+    if (received === 10 || received === 110) console.log('EV memory ' + received + ' ' + process.memory().usage);
   },
   onPublishAcked: function (packetId: number) { console.log('EV acked ' + packetId); },
   onSubscribeAcked: function (packetId: number, grantedQos: number) { console.log('EV suback ' + packetId + ' ' + grantedQos); },
@@ -92,6 +97,12 @@ describe.skipIf(binary === '' || !existsSync(binary))('MQTT client in a real Esp
     await js.publishAsync(downlinkTopic(id), Buffer.from([1, 0, 255, 200]), { qos: 1 });
     await waitFor('device got it', () => events().some((e) => e.startsWith('message')), 10000);
     expect(events()).toContain(`message ${downlinkTopic(id)} 0100ffc8`);
+
+    for (let i = 1; i < 110; i++) void js.publish(downlinkTopic(id), `message ${i} `.padEnd(40, '.'), { qos: (i % 2) as 0 | 1 });
+    await waitFor('110 messages', () => events().some((e) => e.startsWith('memory 110')), 15000);
+    const memory = events().filter((e) => e.startsWith('memory')).map((e) => Number(e.split(' ')[2]));
+    console.log(`Espruino heap in use (JsVars) after message 10: ${memory[0]}, after message 110: ${memory[1]}`);
+    expect(memory[1] - memory[0]).toBeLessThanOrEqual(5);
 
     await device.stop(); // SIGTERM: the process dies without DISCONNECT
     await waitFor('last will', () => cloudGot.includes(`${presenceTopic(id)} ${Buffer.from('0').toString('hex')}`), 10000);
