@@ -1,5 +1,5 @@
 // The Espruino gate: parses JavaScript with acorn, resolves scopes with eslint-scope, and lists every
-// construct that Espruino 2v2x rejects, lacks, or runs differently (see README.md beside this file).
+// construct that Espruino 2v2x rejects, lacks, or runs differently (see scripts/build/README.md).
 import { parse } from 'acorn';
 import { fullAncestor } from 'acorn-walk';
 import { analyze } from 'eslint-scope';

@@ -401,9 +401,15 @@ export function checkNode(context: GateContext, node: Node, ancestors: Node[], f
     case 'ArrayPattern':
       report('destructuring', 'destructuring pattern (Espruino has no destructuring)');
       break;
-    case 'SpreadElement':
-      report('spread', 'spread ... (Espruino has no spread syntax)');
+    case 'SpreadElement': {
+      const parent = ancestors[ancestors.length - 2];
+      if (parent?.type === 'CallExpression' && parent.callee.type === 'Super' && node.argument.type === 'Identifier' && node.argument.name === 'arguments') {
+        report('spread', 'spread ... in super(...arguments), which esbuild writes for a subclass with fields and no constructor (write the constructor)');
+      } else {
+        report('spread', 'spread ... (Espruino has no spread syntax)');
+      }
       break;
+    }
     case 'RestElement':
       if (ancestors[ancestors.length - 2]?.type !== 'ObjectPattern' && ancestors[ancestors.length - 2]?.type !== 'ArrayPattern') {
         report('rest', 'rest parameter ... (Espruino has no rest parameters: use arguments)');

@@ -35,6 +35,12 @@ describe('gate: syntax Espruino rejects', () => {
     expect([violation.line, violation.column]).toEqual([line, column]);
   });
 
+  it("names esbuild's super(...arguments) so the fix is clear", () => {
+    const violation = only('class A {} class B extends A { constructor() { super(...arguments); this.y = 2; } }');
+    expect(violation.rule).toBe('spread');
+    expect(violation.message).toContain('esbuild writes for a subclass with fields and no constructor (write the constructor)');
+  });
+
   it('reports code that does not parse as one parse-error with its position', () => {
     const violation = only('var x = ;');
     expect(violation.rule).toBe('parse-error');
