@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mqttErrorNotConnected, mqttErrorWindowFull } from '../../firmware/core/mqtt/mqtt-codes.ts';
 import { mqttInFlightMessagesMax } from '../../firmware/protocol/limits.ts';
 import { downlinkTopic, presenceTopic, uplinkTopic } from '../../firmware/protocol/topics.ts';
+import { TcpFaultProxy } from '../../hal-mocks/tcp-fault-proxy.ts';
 import { startClient, uniqueId, waitFor, type Harness } from './helpers/client-harness.ts';
 
 const host = '127.0.0.1';
@@ -24,7 +25,7 @@ async function cloud(): Promise<{ js: JsClient; received: Array<{ topic: string;
   return { js, received };
 }
 
-function device(deviceId: string, extra: { keepAliveSec?: number } = {}): Harness {
+function device(deviceId: string, extra: { port?: number } = {}): Harness {
   const harness = startClient({ host, port, clientId: deviceId, presenceTopic: presenceTopic(deviceId), ...extra });
   cleanups.push(() => harness.close());
   return harness;
@@ -65,9 +66,12 @@ describe('MQTT client against Mosquitto', () => {
     const id = uniqueId('w');
     const { js, received } = await cloud();
     await js.subscribeAsync(presenceTopic(id), { qos: 1 });
-    const d = device(id);
+    // A fault-free proxy in front of Mosquitto, so that the test can kill the TCP connection.
+    const proxy = await TcpFaultProxy.start({ targetHost: host, targetPort: port, seed: 1 });
+    cleanups.push(() => proxy.close());
+    const d = device(id, { port: proxy.port });
     await waitFor('presence 1', () => received.some((m) => m.payload === '1'));
-    d.network.destroyAll();
+    proxy.cutAll();
     await waitFor('will 0', () => received.some((m) => m.payload === '0'));
     await waitFor('presence 1 again', () => received.filter((m) => m.payload === '1').length === 2);
     expect(received.map((m) => m.payload)).toEqual(['1', '0', '1']);

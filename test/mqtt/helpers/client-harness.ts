@@ -2,7 +2,7 @@
 // and waits for conditions with a deadline so a broken client fails a test instead of hanging it.
 import { MqttClient, type MqttClientEvents, type MqttClientOptions } from '../../../firmware/core/mqtt/mqtt-client.ts';
 import { mqttCodeName } from '../../../firmware/core/mqtt/mqtt-codes.ts';
-import { NodeNetwork } from './node-network.ts';
+import { NodeNetwork } from '../../../hal-mocks/node-network.ts';
 import { SeededRandom } from './seeded-random.ts';
 
 export interface ReceivedMessage {
@@ -43,7 +43,6 @@ export class RecordingEvents implements MqttClientEvents {
 export interface Harness {
   client: MqttClient;
   events: RecordingEvents;
-  network: NodeNetwork;
   /** Stops the client and its tick loop. */
   close(): void;
 }
@@ -69,7 +68,6 @@ export function startClient(options: Partial<MqttClientOptions> & { host: string
   return {
     client,
     events,
-    network,
     close() {
       clearInterval(timer);
       client.stop();
