@@ -73,6 +73,8 @@ export interface RunningCloud {
   /** The CA certificate devices pin for mqtts (null when TLS is off). */
   caCertPath: string | null;
   httpPort: number;
+  /** The embedded broker (null in external mode): `broker.handle(stream)` serves in-memory devices. */
+  broker: EmbeddedBroker | null;
   adminToken: string;
   /** True when this start generated the token (print it once). */
   adminTokenCreated: boolean;
@@ -153,6 +155,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
     let mqttPort: number | null = null;
     let mqttsPort: number | null = null;
     let caCertPath: string | null = null;
+    let embedded: EmbeddedBroker | null = null;
     if (options.mqttUrl !== undefined && options.mqttUrl !== '') {
       transport = await ExternalBroker.connect({
         url: options.mqttUrl,
@@ -173,6 +176,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
         log,
       });
       transport = broker;
+      embedded = broker;
       cleanups.push(() => closeTransport(broker));
       const host = options.mqttHost ?? '0.0.0.0';
       mqttPort = await broker.listenTcp(options.mqttPort ?? 1883, host);
@@ -245,6 +249,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
       mqttsPort,
       caCertPath,
       httpPort,
+      broker: embedded,
       adminToken: admin.token,
       adminTokenCreated: admin.created,
       context,

@@ -154,8 +154,17 @@ export class PostgresRepository implements Repository {
     // An idle client losing its connection must not crash the process; the next query reconnects.
     pool.on('error', () => {});
     try {
-      await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-      await pool.query(postgresSchema);
+      // Several processes may start at once: CREATE ... IF NOT EXISTS is not safe against itself,
+      // so schema creation is serialised with an advisory lock.
+      const client = await pool.connect();
+      try {
+        await client.query("SELECT pg_advisory_lock(hashtext('tandem-schema'))");
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        await client.query(postgresSchema);
+      } finally {
+        await client.query("SELECT pg_advisory_unlock(hashtext('tandem-schema'))").catch(() => {});
+        client.release();
+      }
     } catch (error) {
       await pool.end();
       throw error;
