@@ -1,0 +1,119 @@
+// A device program exercising the event ring and the state store as a board runs them: bundled by
+// the firmware build (esbuild + the Espruino gate), run in the sandbox by the tests and in a real
+// Espruino binary by `bench ring` when ESPRUINO_BIN is set. It prints one `RESULT {json}` line.
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..', '..');
+
+export interface DeviceProgramOptions {
+  /** Events appended to the ring (and pushed to the naive array cache). */
+  events: number;
+  /** Single-key state updates on Storage. */
+  stateUpdates: number;
+}
+
+/** Figures the program prints. */
+export interface DeviceResult {
+  ringAppendsPerSec: number;
+  naiveAppendsPerSec: number;
+  ringJsVarsPerEvent: number;
+  naiveJsVarsPerEvent: number;
+  ringEventsHeld: number;
+  ringReadBack: number;
+  stateUpdatesPerSec: number;
+  stateRemountOk: boolean;
+  jsVarsTotal: number;
+}
+
+export function deviceProgramSource(options: DeviceProgramOptions): string {
+  const path = (file: string) => JSON.stringify(join(root, file));
+  return `
+import { EventCache, eventCacheDefaults } from ${path('firmware/core/event-cache.ts')};
+import { StateStore, stateOk } from ${path('firmware/core/state-store.ts')};
+import { intField, fixedField, boolField, stringField, stateOwnerDevice, stateOwnerCloud } from ${path('firmware/core/state-template.ts')};
+import { StorageFlash } from ${path('firmware/hal/espruino/storage-flash.ts')};
+declare const process: { memory(gc?: boolean): { usage: number; total: number } };
+declare const E: { CRC32(data: Uint8Array): number };
+declare function getTime(): number;
+declare function quit(): void;
+declare function require(name: 'Storage'): any;
+
+const events = ${options.events};
+const stateUpdates = ${options.stateUpdates};
+
+// Runs from a timer, after boot: the sandbox test installs its Storage workaround in between.
+function main(): void {
+
+// The ring: 4 KiB, 10-byte events {t, temp, hum, batt} encoded into one preallocated scratch.
+const scratch = new Uint8Array(10);
+const view = new DataView(scratch.buffer, 0, 10);
+function encode(t: number, temp: number, hum: number, batt: number): void {
+  view.setUint32(0, t, true);
+  view.setInt16(4, temp, true);
+  view.setUint16(6, hum, true);
+  view.setUint16(8, batt, true);
+}
+const cache = new EventCache(eventCacheDefaults());
+// Warm up (code parsed, scratch used) before measuring memory.
+encode(0, 0, 0, 0);
+cache.append(scratch, 0, 10);
+cache.ack(1);
+const ringMemoryBefore = process.memory(true).usage;
+let started = getTime();
+for (let i = 0; i < events; i++) {
+  encode(i, 215 + (i % 7), 400 + (i % 3), 3300);
+  cache.append(scratch, 0, 10);
+}
+const ringSeconds = getTime() - started;
+const ringMemoryAfter = process.memory(true).usage;
+const out = new Uint8Array(4096);
+const readBack = cache.readBatch(0, out, 0, 4096) > 0 ? cache.batch.count : 0;
+
+// The naive cache: one object per event in an array.
+const naive: any[] = [];
+const naiveMemoryBefore = process.memory(true).usage;
+started = getTime();
+for (let i = 0; i < events; i++) naive.push({ t: i, temp: 21.5 + (i % 7) / 10, hum: 40 + (i % 3), batt: 3.3 });
+const naiveSeconds = getTime() - started;
+const naiveMemoryAfter = process.memory(true).usage;
+naive.splice(0, naive.length);
+
+// The state store on Storage: 4 sector files, E.CRC32 injected.
+const template = { fields: [intField('counter', stateOwnerDevice), fixedField('temp', stateOwnerDevice, 1), boolField('led', stateOwnerCloud), stringField('name', stateOwnerCloud, 12)] };
+const crc = function (data: Uint8Array, offset: number, length: number): number { return E.CRC32(data.subarray(offset, offset + length)); };
+const flash = new StorageFlash(require('Storage'), 'tdm.bench.', 4060, 4);
+const store = new StateStore(flash, template, { crc32: crc, coalesceWindowMs: 0 });
+let stateOkCount = store.mount() === stateOk ? 1 : 0;
+store.setString(3, 'bench');
+started = getTime();
+for (let i = 0; i < stateUpdates; i++) {
+  if (store.setNumber(i % 2, i) === stateOk) stateOkCount++;
+}
+const stateSeconds = getTime() - started;
+const again = new StateStore(new StorageFlash(require('Storage'), 'tdm.bench.', 4060, 4), template, { crc32: crc, coalesceWindowMs: 0 });
+const remountResult = again.mount();
+const remountOk = remountResult === stateOk && again.getNumber(0) === stateUpdates - 2 + (stateUpdates % 2) && again.getString(3) === 'bench' && stateOkCount === stateUpdates + 1;
+if (!remountOk) console.log('REMOUNT ' + remountResult + ' ' + again.getNumber(0) + ' ' + again.getString(3) + ' ' + stateOkCount + ' ' + store.getNumber(0));
+
+console.log('RESULT ' + JSON.stringify({
+  ringAppendsPerSec: events / ringSeconds,
+  naiveAppendsPerSec: events / naiveSeconds,
+  ringJsVarsPerEvent: (ringMemoryAfter - ringMemoryBefore) / events,
+  naiveJsVarsPerEvent: (naiveMemoryAfter - naiveMemoryBefore) / events,
+  ringEventsHeld: cache.count,
+  ringReadBack: readBack,
+  stateUpdatesPerSec: stateUpdates / stateSeconds,
+  stateRemountOk: remountOk,
+  jsVarsTotal: process.memory(true).total,
+}));
+quit();
+}
+setTimeout(main, 1);
+`;
+}
+
+/** The figures from the program's console lines, or undefined when it printed none. */
+export function parseDeviceResult(lines: string[]): DeviceResult | undefined {
+  const line = lines.find((candidate) => candidate.startsWith('RESULT '));
+  return line === undefined ? undefined : (JSON.parse(line.slice('RESULT '.length)) as DeviceResult);
+}
