@@ -15,6 +15,24 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '
 /** Modules built into Espruino: `require("Storage")` stays a call on the device, never bundled. */
 export const espruinoModules = ['Storage', 'net', 'tls', 'http', 'Wifi', 'ESP32', 'crypto', 'heatshrink', 'fs', 'dgram', 'neopixel'];
 
+/**
+ * The code generation settings every Espruino bundle uses (shared with tests that check the
+ * minifier's output). ES2019 lowers ?. ?? ??= ||= &&= and class fields to ES5-level code with no
+ * helpers; `**` is ES2016, so it is asked for lowered too (to Math.pow). Everything esbuild cannot
+ * lower without helpers Espruino lacks (destructuring, spread, async ...) stays, and the gate
+ * refuses it at its source line.
+ */
+export const espruinoCodeOptions = {
+  target: 'es2019',
+  supported: { 'exponent-operator': false },
+  // Plain assignments in the constructor instead of Object.defineProperty-based field helpers.
+  tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
+  minify: true,
+  // Non-ASCII characters become \xNN escapes: the bytes Espruino reads equal the string Node sees.
+  charset: 'ascii',
+  legalComments: 'none',
+} as const;
+
 export interface BuildOptions {
   /** The TypeScript entry; default firmware/main.ts. Relative paths are taken from the current folder. */
   entry?: string;
@@ -130,16 +148,7 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
       platform: 'neutral',
       mainFields: [],
       external: espruinoModules,
-      // ES2019 lowers ?. ?? ??= ||= &&= and class fields to ES5-level code with no helpers;
-      // `**` is ES2016, so ask for it lowered too (to Math.pow). Everything esbuild cannot lower
-      // without helpers Espruino lacks (destructuring, spread, async ...) stays and the gate refuses it.
-      target: 'es2019',
-      supported: { 'exponent-operator': false },
-      // Plain assignments in the constructor instead of Object.defineProperty-based field helpers.
-      tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
-      minify: true,
-      charset: 'ascii',
-      legalComments: 'none',
+      ...espruinoCodeOptions,
       sourcemap: 'external',
       sourcesContent: true,
       logLevel: 'silent',
