@@ -98,7 +98,7 @@ if (!remountOk) console.log('REMOUNT ' + remountResult + ' ' + again.getNumber(0
 console.log('RESULT ' + JSON.stringify({
   ringAppendsPerSec: events / ringSeconds,
   naiveAppendsPerSec: events / naiveSeconds,
-  ringJsVarsPerEvent: (ringMemoryAfter - ringMemoryBefore) / events,
+  ringJsVarsPerEvent: (ringMemoryAfter - ringMemoryBefore) / cache.count,
   naiveJsVarsPerEvent: (naiveMemoryAfter - naiveMemoryBefore) / events,
   ringEventsHeld: cache.count,
   ringReadBack: readBack,
