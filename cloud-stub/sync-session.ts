@@ -217,7 +217,7 @@ export class SyncSession implements UplinkHandler {
     }
     const template = frame.template;
     const templateName = template === null ? 'untemplated' : template.name;
-    const timestampField = template === null ? null : (template.fields.find((field) => field.type === 'timestamp')?.name ?? null);
+    const timestampField = template === null ? null : (template.fields.find((field) => field.typeName === 'timestamp')?.name ?? null);
     const rows: EventInput[] = frame.records.map((record, index) => {
       const fields = record as Record<string, unknown>;
       const ts = timestampField !== null && typeof fields[timestampField] === 'number' ? (fields[timestampField] as number) : receivedAtMs;

@@ -25,6 +25,10 @@ export const stateValueBytesMax = 512;
 export const stateKeyLengthMax = 32;
 /** Events committed by one group-commit transaction; bounds how long it holds the event loop. */
 export const ingestGroupRowsMax = 4096;
+/** Target duration of one group-commit transaction: the row cap shrinks below ingestGroupRowsMax to keep it. */
+export const ingestCommitMsTarget = 20;
+/** The row cap never shrinks below this, so a slow disk still makes progress in sizeable steps. */
+export const ingestGroupRowsMin = 64;
 /** How long the first ingest call of a group waits for others to join it. */
 export const ingestGroupWaitMsMax = 2;
 /** Ingest calls waiting for a commit; beyond this, ingest is refused with a retryable code. */
@@ -94,3 +98,15 @@ export const wireTimestampMsMax = 140737488355328;
 export const wireUntemplatedDepthMax = 6;
 /** Untemplated data: distinct object keys remembered per frame for back-references. */
 export const wireUntemplatedKeysMax = 32;
+
+// Sync session (firmware/core/sync-engine.ts, cloud-stub/sync-session.ts; SPEC.md "Sync session")
+/** RPC requests a device keeps waiting for their results at once. */
+export const rpcPendingMax = 4;
+/** Arguments of one RPC request (JSON text), in bytes. */
+export const rpcArgsBytesMax = 512;
+/** Events sent but not acknowledged for this long are sent again (the cloud dedupes them). */
+export const syncAckTimeoutMs = 30000;
+/** Periodic mode: a session with nothing left to deliver disconnects after this long. */
+export const syncPeriodicIdleMs = 2000;
+/** Cloud-to-device messages the cloud sends in one session before waiting for acks. */
+export const syncMessagesPerSessionMax = 16;

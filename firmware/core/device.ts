@@ -1,0 +1,230 @@
+// One Tandem device assembled from its hardware: state store, event cache, MQTT client and sync
+// engine, driven by one tick. The firmware main passes Espruino's HAL; tests and simulations pass
+// the PC mocks. Everything is allocated here, at start-up.
+import type { Clock, Timers } from '../hal/clock.ts';
+import type { Flash } from '../hal/flash.ts';
+import type { Log } from '../hal/log.ts';
+import type { Random } from '../hal/random.ts';
+import type { Network } from '../hal/socket.ts';
+import type { Crc32 } from '../protocol/crc32.ts';
+import type { DeviceConfig } from '../protocol/device-config.ts';
+import { eventCacheBytesMax, stateStoreCoalesceWindowMs } from '../protocol/limits.ts';
+import { keyIdOf, stateTemplateHash, type StateTemplate } from '../protocol/state-template.ts';
+import type { Template, WireValue } from '../protocol/template.ts';
+import { eventsDroppedTemplate } from '../protocol/templates/events-dropped.ts';
+import { presenceTopic } from '../protocol/topics.ts';
+import { EventCache, overflowDropOldest } from './event-cache.ts';
+import { MqttClient, type MqttClientEvents } from './mqtt/mqtt-client.ts';
+import { StateStore } from './state-store.ts';
+import { SyncEngine, syncModeContinuous, type SyncEvents } from './sync-engine.ts';
+
+/** The hardware a device is made of. */
+export interface DeviceHardware {
+  network: Network;
+  flash: Flash;
+  clock: Clock;
+  timers: Timers;
+  random: Random;
+  log: Log;
+  /** CRC-32 over bytes (E.CRC32 on a board) and over a byte string (for template hashes). */
+  crc32: Crc32;
+  crc32OfText: (text: string) => number;
+}
+
+export interface DeviceOptions {
+  firmwareVersion: string;
+  stateTemplate: StateTemplate;
+  /** Event templates the application emits (events-dropped is added). */
+  templates: Template[];
+  /** Event cache capacity and overflow policy. */
+  cacheBytes: number;
+  overflowPolicy: number;
+  /** syncModeContinuous or syncModePeriodic, and the period. */
+  syncMode: number;
+  syncPeriodMs: number;
+  /** How often the device does its due work. */
+  tickMs: number;
+  /** MQTT timing overrides (tests shorten them). */
+  mqttBackoffMsMin?: number;
+  mqttBackoffMsMax?: number;
+  mqttKeepAliveSec?: number;
+}
+
+export function deviceDefaults(stateTemplate: StateTemplate, templates: Template[]): DeviceOptions {
+  return {
+    firmwareVersion: '0.1.0',
+    stateTemplate: stateTemplate,
+    templates: templates,
+    cacheBytes: eventCacheBytesMax,
+    overflowPolicy: overflowDropOldest,
+    syncMode: syncModeContinuous,
+    syncPeriodMs: 60000,
+    tickMs: 100,
+  };
+}
+
+/** Application callbacks; every one is optional. */
+export interface DeviceApp {
+  onStateChanged?: (keyId: number) => void;
+  onMessage?: (seq: number, body: string) => void;
+  onSyncOutcome?: (ok: boolean) => void;
+}
+
+/**
+ * Hands the MQTT client's events to the sync engine, which is made after the client (it needs the
+ * client to publish): the one place that knot is tied.
+ */
+class MqttToSync implements MqttClientEvents {
+  declare sync: SyncEngine | null;
+  constructor() {
+    this.sync = null;
+  }
+  onConnect(sessionPresent: boolean): void {
+    if (this.sync !== null) this.sync.onConnect(sessionPresent);
+  }
+  onMessage(topic: string, bytes: Uint8Array, offset: number, length: number): void {
+    if (this.sync !== null) this.sync.onMessage(topic, bytes, offset, length);
+  }
+  onPublishAcked(packetId: number): void {
+    if (this.sync !== null) this.sync.onPublishAcked(packetId);
+  }
+  onSubscribeAcked(packetId: number, grantedQos: number): void {
+    if (this.sync !== null) this.sync.onSubscribeAcked(packetId, grantedQos);
+  }
+  onDisconnect(code: number): void {
+    if (this.sync !== null) this.sync.onDisconnect(code);
+  }
+}
+
+export class Device implements SyncEvents {
+  declare readonly state: StateStore;
+  declare readonly cache: EventCache;
+  declare readonly mqtt: MqttClient;
+  declare readonly sync: SyncEngine;
+  declare readonly epoch: number;
+  declare readonly config: DeviceConfig;
+  declare private readonly hardware: DeviceHardware;
+  declare private readonly options: DeviceOptions;
+  declare private readonly app: DeviceApp;
+  declare private readonly droppedValues: WireValue[];
+  declare private readonly tickBound: () => void;
+  declare private timer: number;
+  declare private running: boolean;
+
+  constructor(hardware: DeviceHardware, config: DeviceConfig, options: DeviceOptions, app: DeviceApp) {
+    this.hardware = hardware;
+    this.config = config;
+    this.options = options;
+    this.app = app;
+    const template = options.stateTemplate;
+    this.state = new StateStore(hardware.flash, template, { crc32: hardware.crc32, coalesceWindowMs: stateStoreCoalesceWindowMs });
+    if (this.state.mount() !== 0) hardware.log.error('state: flash area failing; running on RAM values');
+    // [SYNC-9] The boot epoch grows by one every boot and is stored before any event gets a seq.
+    const epochKey = keyIdOf(template, '_bootEpoch');
+    if (epochKey < 0) throw new Error('state template needs an int key _bootEpoch');
+    const previous = this.state.getNumber(epochKey);
+    this.epoch = (previous === undefined ? 0 : previous) + 1;
+    this.state.setNumber(epochKey, this.epoch);
+    this.cache = new EventCache({ capacityBytes: options.cacheBytes, overflowPolicy: options.overflowPolicy, firstSeq: 1 });
+    const templates = options.templates.slice();
+    templates.push(eventsDroppedTemplate);
+    this.droppedValues = [0, 0, 0, 0];
+    const forwarder = new MqttToSync();
+    this.mqtt = new MqttClient(hardware.network, hardware.random, forwarder, {
+      host: config.mqttHost,
+      port: config.mqttPort,
+      secure: config.tls,
+      clientId: config.deviceId,
+      username: config.deviceId,
+      password: config.secret,
+      presenceTopic: presenceTopic(config.deviceId),
+      cleanSession: false,
+      backoffMsMin: options.mqttBackoffMsMin,
+      backoffMsMax: options.mqttBackoffMsMax,
+      keepAliveSec: options.mqttKeepAliveSec,
+    });
+    this.sync = new SyncEngine(this.mqtt, this.cache, this.state, template, templates, hardware.clock, hardware.log, hardware.crc32, this, {
+      deviceId: config.deviceId,
+      epoch: this.epoch,
+      firmwareVersion: options.firmwareVersion,
+      stateTemplateHash: stateTemplateHash(template, hardware.crc32OfText),
+      mode: options.syncMode,
+      periodMs: options.syncPeriodMs,
+      fillBytesTrigger: Math.floor(options.cacheBytes * 3 / 4),
+      messageSeqKeyId: keyIdOf(template, '_messageSeq'),
+    });
+    forwarder.sync = this.sync;
+    this.running = false;
+    this.timer = -1;
+    const self = this;
+    this.tickBound = function () {
+      self.timer = -1;
+      self.tick();
+    };
+  }
+
+  /** Starts syncing and the tick loop. */
+  start(): void {
+    this.running = true;
+    this.sync.start(this.hardware.clock.nowMs());
+    this.tick();
+  }
+
+  /** Stops the tick loop and disconnects (a clean shutdown; power loss needs no call). */
+  stop(): void {
+    this.running = false;
+    if (this.timer >= 0) this.hardware.timers.clearTimeout(this.timer);
+    this.timer = -1;
+    this.mqtt.stop();
+    this.state.flush();
+  }
+
+  /** [SYNC-30] Caches an event; see SyncEngine.emit. */
+  emit(template: Template, values: ArrayLike<WireValue>): number {
+    return this.sync.emit(template, values);
+  }
+
+  /** Does the due work of every part, then schedules the next tick. */
+  tick(): void {
+    const now = this.hardware.clock.nowMs();
+    this.reportDrops();
+    this.mqtt.tick(now);
+    this.sync.tick(now);
+    this.state.tick(now);
+    if (this.running && this.timer < 0) this.timer = this.hardware.timers.setTimeout(this.tickBound, this.options.tickMs);
+  }
+
+  /**
+   * [CACHE-3] [SYNC-29] Dropped events become an events-dropped event of their own, so the loss
+   * reaches the cloud. The report itself may push out one more event: that one is counted in the
+   * next report.
+   */
+  private reportDrops(): void {
+    const dropped = this.cache.droppedCount;
+    if (dropped === 0) return;
+    const values = this.droppedValues;
+    values[0] = this.hardware.clock.epochMs();
+    values[1] = dropped;
+    // The first dropped seq is not tracked by the ring: 0 says unknown.
+    values[2] = 0;
+    values[3] = this.options.overflowPolicy === overflowDropOldest ? 'dropOldest' : 'rejectNewest';
+    if (this.sync.emit(eventsDroppedTemplate, values) > 0) this.cache.clearDropped(dropped);
+  }
+
+  // SyncEvents: forwarded to the application.
+  onStateChanged(keyId: number): void {
+    if (this.app.onStateChanged) this.app.onStateChanged(keyId);
+  }
+
+  onMessage(seq: number, body: string): void {
+    if (this.app.onMessage) this.app.onMessage(seq, body);
+  }
+
+  onSyncOutcome(ok: boolean): void {
+    if (this.app.onSyncOutcome) this.app.onSyncOutcome(ok);
+  }
+
+  onCloudError(code: number, detail: string): void {
+    this.hardware.log.warn('cloud error ' + code + ': ' + detail);
+  }
+}

@@ -1,0 +1,557 @@
+// The device side of the sync session [SYNC-20..SYNC-33]: on every connection it says hello, then
+// sends changed device-owned state, drains the event cache oldest first in frames, and sends
+// pending RPC requests; it applies what the cloud sends back (acks, cloud-owned state, messages,
+// RPC results). Nothing is purged before the cloud says it is durably committed. All buffers are
+// allocated in the constructor; emitting an event allocates nothing.
+import type { Clock } from '../hal/clock.ts';
+import type { Log } from '../hal/log.ts';
+import type { Crc32 } from '../protocol/crc32.ts';
+import { createFrameEncoder, frameEncodeAppendRecord, frameEncodeBegin, frameEncodeFinish, type FrameEncoder } from '../protocol/frame.ts';
+import {
+  mqttPacketBytesMax, rpcArgsBytesMax, rpcPendingMax, syncAckTimeoutMs, syncPeriodicIdleMs, wireFrameBytesMax,
+} from '../protocol/limits.ts';
+import { encodeRecord } from '../protocol/record.ts';
+import type { Template, WireValue } from '../protocol/template.ts';
+import {
+  bytesToByteString, readSyncVarint, rpcStatusExpired, syncError, syncEvents, syncEventsAck,
+  syncHello, syncMessage, syncMessageAck, syncProtocolVersion, syncRpcCall, syncRpcResult, syncStateAck, syncStateApplied,
+  syncStateReport, syncStateSet, syncWelcome, writeShortString, writeSyncVarint, writeU32, type SyncCursor,
+} from '../protocol/sync-messages.ts';
+import { downlinkTopic, uplinkTopic } from '../protocol/topics.ts';
+import { stateOwnerCloud, stateOwnerDevice, type StateTemplate } from '../protocol/state-template.ts';
+import { eventBatchHeaderBytes, type EventCache } from './event-cache.ts';
+import type { StateStore } from './state-store.ts';
+
+/** The part of the MQTT client the engine uses (MqttClient implements it). */
+export interface SyncLink {
+  publish(topic: string, payload: string | Uint8Array, qos: number, retain: boolean): number;
+  subscribe(topicFilter: string, qos: number): number;
+  start(nowMs: number): void;
+  stop(): void;
+  /** QoS 1 publishes not yet acknowledged by the broker. */
+  inFlight(): number;
+}
+
+/** What the application hears from the engine. One object for the engine's life. */
+export interface SyncEvents {
+  /** A cloud-owned key got a new value (already stored). */
+  onStateChanged(keyId: number): void;
+  /** A cloud-to-device message (JSON text as a byte string), delivered once. */
+  onMessage(seq: number, body: string): void;
+  /** A session completed (everything sent was acknowledged) or failed. */
+  onSyncOutcome(ok: boolean): void;
+  /** The cloud reported an error ([SYNC-16]). */
+  onCloudError(code: number, detail: string): void;
+}
+
+/** Called once with the RPC's status ([SYNC-15] rpcStatus*) and result body (JSON text). */
+export type RpcCallback = (status: number, body: string) => void;
+
+export const syncModeContinuous = 0;
+export const syncModePeriodic = 1;
+
+export interface SyncOptions {
+  deviceId: string;
+  /** Boot epoch: grows by one every boot, so (device, epoch, seq) names an event for good. */
+  epoch: number;
+  firmwareVersion: string;
+  /** Hash of the state template (the cloud decodes state values with it). */
+  stateTemplateHash: number;
+  /** syncModeContinuous (stay connected) or syncModePeriodic. */
+  mode: number;
+  /** Periodic mode: connect this often. */
+  periodMs: number;
+  /** Periodic mode: connect early once the cache holds this many bytes. */
+  fillBytesTrigger: number;
+  /** Key that persists the last cloud-to-device message applied (a local `_` key), or -1. */
+  messageSeqKeyId: number;
+}
+
+/** Events are stored in the cache as: template id (1 byte), then the codec's record. */
+const eventTemplateIdBytes = 1;
+/** Room before the frame in an EVENTS message: type, epoch and oldest seq varints. */
+const eventsHeaderBytesMax = 12;
+
+/** Sync outcome figures, readable by the application (and replicated as device status). */
+export interface SyncStatus {
+  connected: boolean;
+  sessionOpen: boolean;
+  lastSyncMs: number;
+  lastSyncOk: boolean;
+  duplicates: number;
+  conflicts: number;
+  framesSent: number;
+  bytesSent: number;
+}
+
+export class SyncEngine {
+  declare readonly status: SyncStatus;
+  declare private readonly link: SyncLink;
+  declare private readonly cache: EventCache;
+  declare private readonly state: StateStore;
+  declare private readonly stateTemplate: StateTemplate;
+  declare private readonly templates: Template[];
+  declare private readonly clock: Clock;
+  declare private readonly log: Log;
+  declare private readonly events: SyncEvents;
+  declare private readonly options: SyncOptions;
+  declare private readonly up: string;
+  declare private readonly down: string;
+  declare private readonly out: Uint8Array;
+  declare private readonly batch: Uint8Array;
+  declare private readonly record: Uint8Array;
+  declare private readonly encoder: FrameEncoder;
+  declare private readonly cursor: SyncCursor;
+  /** Device-owned key versions sent this session (so each change goes out once per session). */
+  declare private readonly stateSent: Uint32Array;
+  declare private readonly rpcIds: Float64Array;
+  declare private readonly rpcExpiresMs: Float64Array;
+  declare private readonly rpcSent: Uint8Array;
+  declare private readonly rpcRoutes: string[];
+  declare private readonly rpcArgs: string[];
+  declare private readonly rpcCallbacks: (RpcCallback | null)[];
+  declare private nextRpcId: number;
+  /** Highest event seq sent in this session (events above it are still to send). */
+  declare private sentSeq: number;
+  declare private lastAckMs: number;
+  declare private lastMessageSeq: number;
+  declare private running: boolean;
+  declare private nextPeriodicMs: number;
+  declare private idleSinceMs: number;
+
+  constructor(link: SyncLink, cache: EventCache, state: StateStore, stateTemplate: StateTemplate, templates: Template[],
+    clock: Clock, log: Log, crc: Crc32, events: SyncEvents, options: SyncOptions) {
+    this.link = link;
+    this.cache = cache;
+    this.state = state;
+    this.stateTemplate = stateTemplate;
+    this.templates = templates;
+    this.clock = clock;
+    this.log = log;
+    this.events = events;
+    this.options = options;
+    this.up = uplinkTopic(options.deviceId);
+    this.down = downlinkTopic(options.deviceId);
+    this.out = new Uint8Array(mqttPacketBytesMax);
+    this.batch = new Uint8Array(wireFrameBytesMax);
+    this.record = new Uint8Array(eventTemplateIdBytes + 255);
+    this.encoder = createFrameEncoder(crc);
+    this.cursor = { position: 0 };
+    this.stateSent = new Uint32Array(stateTemplate.fields.length);
+    this.rpcIds = new Float64Array(rpcPendingMax);
+    this.rpcExpiresMs = new Float64Array(rpcPendingMax);
+    this.rpcSent = new Uint8Array(rpcPendingMax);
+    this.rpcRoutes = [];
+    this.rpcArgs = [];
+    this.rpcCallbacks = [];
+    for (let i = 0; i < rpcPendingMax; i++) {
+      this.rpcRoutes.push('');
+      this.rpcArgs.push('');
+      this.rpcCallbacks.push(null);
+    }
+    this.nextRpcId = 1;
+    this.sentSeq = 0;
+    this.lastAckMs = 0;
+    this.running = false;
+    this.nextPeriodicMs = 0;
+    this.idleSinceMs = -1;
+    this.lastMessageSeq = options.messageSeqKeyId >= 0 && state.has(options.messageSeqKeyId) ? (state.getNumber(options.messageSeqKeyId) as number) : 0;
+    this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, framesSent: 0, bytesSent: 0 };
+  }
+
+  /** Starts syncing: connects now (continuous) or at the first period (periodic). */
+  start(nowMs: number): void {
+    this.running = true;
+    this.link.start(nowMs);
+  }
+
+  /** Connects now (periodic mode); in continuous mode a connected engine is already syncing. */
+  syncNow(): void {
+    if (!this.status.connected) this.link.start(this.clock.nowMs());
+  }
+
+  /**
+   * [SYNC-30] Caches one event of `template` (values[i] = field i, a preallocated array the caller
+   * reuses). Returns its seq, or a negative code (a codec error for a bad value, or the cache's
+   * refusal, which the cache counts as a drop).
+   */
+  emit(template: Template, values: ArrayLike<WireValue>): number {
+    const record = this.record;
+    record[0] = template.id;
+    const end = encodeRecord(template, values, record, eventTemplateIdBytes, record.length);
+    if (end < 0) return end;
+    return this.cache.append(record, 0, end);
+  }
+
+  /**
+   * [SYNC-31] Asks the cloud to run RPC `route` with `args` (JSON text). The request waits for a
+   * connection within ttlSec; `callback` gets the result, or rpcStatusExpired. Returns the call id,
+   * or -1 when rpcPendingMax calls are already waiting or the arguments are too long.
+   */
+  call(route: string, args: string, ttlSec: number, callback: RpcCallback): number {
+    if (args.length > rpcArgsBytesMax || route.length > 64) return -1;
+    for (let i = 0; i < rpcPendingMax; i++) {
+      if (this.rpcCallbacks[i] !== null) continue;
+      const id = this.nextRpcId++;
+      this.rpcIds[i] = id;
+      this.rpcExpiresMs[i] = this.clock.nowMs() + ttlSec * 1000;
+      this.rpcSent[i] = 0;
+      this.rpcRoutes[i] = route;
+      this.rpcArgs[i] = args;
+      this.rpcCallbacks[i] = callback;
+      this.pump();
+      return id;
+    }
+    return -1;
+  }
+
+  // MqttClientEvents: the client calls these.
+
+  onConnect(sessionPresent: boolean): void {
+    this.status.connected = true;
+    this.status.sessionOpen = false;
+    if (!sessionPresent) this.link.subscribe(this.down, 1);
+    this.sendHello();
+  }
+
+  onDisconnect(code: number): void {
+    const wasOpen = this.status.sessionOpen;
+    this.status.connected = false;
+    this.status.sessionOpen = false;
+    // [SYNC-24] Unacknowledged events go out again in the next session; the cloud dedupes them.
+    this.sentSeq = 0;
+    for (let i = 0; i < rpcPendingMax; i++) this.rpcSent[i] = 0;
+    if (wasOpen && this.hasUnacked()) this.finishSync(false);
+    this.log.info('sync: disconnected (' + code + ')');
+  }
+
+  onPublishAcked(packetId: number): void {
+    this.pump();
+  }
+
+  onSubscribeAcked(packetId: number, grantedQos: number): void {
+    if (grantedQos === 128) this.log.error('sync: the broker refused the downlink subscription');
+  }
+
+  onMessage(topic: string, bytes: Uint8Array, offset: number, length: number): void {
+    if (topic !== this.down || length < 1) return;
+    const end = offset + length;
+    const cursor = this.cursor;
+    cursor.position = offset + 1;
+    const type = bytes[offset];
+    if (type === syncWelcome) this.handleWelcome(bytes, cursor, end);
+    else if (type === syncEventsAck) this.handleEventsAck(bytes, cursor, end);
+    else if (type === syncStateSet) this.handleStateSet(bytes, cursor, end);
+    else if (type === syncStateAck) this.handleStateAck(bytes, cursor, end);
+    else if (type === syncMessage) this.handleMessage(bytes, cursor, end);
+    else if (type === syncRpcResult) this.handleRpcResult(bytes, cursor, end);
+    else if (type === syncError) this.handleError(bytes, cursor, end);
+    else this.log.warn('sync: unknown downlink type ' + type);
+    this.pump();
+  }
+
+  /** Does what is due: expiring RPCs, ack timeouts, periodic connects and disconnects. */
+  tick(nowMs: number): void {
+    for (let i = 0; i < rpcPendingMax; i++) {
+      const callback = this.rpcCallbacks[i];
+      if (callback !== null && nowMs >= this.rpcExpiresMs[i]) {
+        this.rpcCallbacks[i] = null;
+        callback(rpcStatusExpired, '');
+      }
+    }
+    if (!this.running) return;
+    const status = this.status;
+    // [SYNC-25] Sent but never acknowledged (the cloud restarted behind a broker that stayed up):
+    // send again from the last acknowledged event.
+    if (status.sessionOpen && this.sentSeq > 0 && nowMs - this.lastAckMs > syncAckTimeoutMs) {
+      this.sentSeq = 0;
+      this.lastAckMs = nowMs;
+    }
+    if (this.options.mode === syncModePeriodic) {
+      if (status.sessionOpen && !this.hasUnacked()) {
+        if (this.idleSinceMs < 0) this.idleSinceMs = nowMs;
+        if (nowMs - this.idleSinceMs >= syncPeriodicIdleMs) {
+          this.link.stop();
+          status.connected = false;
+          status.sessionOpen = false;
+          this.nextPeriodicMs = nowMs + this.options.periodMs;
+        }
+      } else {
+        this.idleSinceMs = -1;
+      }
+      if (!status.connected && nowMs >= this.nextPeriodicMs && this.nextPeriodicMs > 0) {
+        this.nextPeriodicMs = 0;
+        this.link.start(nowMs);
+      } else if (!status.connected && this.cache.bytesUsed >= this.options.fillBytesTrigger && this.nextPeriodicMs > 0) {
+        this.nextPeriodicMs = 0;
+        this.link.start(nowMs);
+      }
+    }
+    this.pump();
+  }
+
+  /** Events in the cache and RPCs waiting: what a session still has to deliver. */
+  private hasUnacked(): boolean {
+    if (this.cache.totalCount() > 0 || this.state.changedCount() > 0) return true;
+    for (let i = 0; i < rpcPendingMax; i++) if (this.rpcCallbacks[i] !== null) return true;
+    return false;
+  }
+
+  private publish(length: number): boolean {
+    const code = this.link.publish(this.up, this.out.subarray(0, length), 1, false);
+    if (code < 0) return false;
+    this.status.bytesSent += length;
+    return true;
+  }
+
+  /** [SYNC-1] HELLO: epoch, last message applied, template hashes, state versions, firmware. */
+  private sendHello(): void {
+    const out = this.out;
+    const end = out.length;
+    out[0] = syncHello;
+    out[1] = syncProtocolVersion;
+    let at = writeSyncVarint(out, 2, end, this.options.epoch);
+    at = writeSyncVarint(out, at, end, this.lastMessageSeq);
+    at = writeU32(out, at, this.options.stateTemplateHash);
+    out[at++] = this.templates.length;
+    for (let i = 0; i < this.templates.length; i++) at = writeU32(out, at, this.templates[i].hash);
+    const fields = this.stateTemplate.fields;
+    let keys = 0;
+    const keysAt = at++;
+    for (let k = 0; k < fields.length; k++) {
+      if (fields[k].owner !== stateOwnerCloud) continue;
+      out[at++] = k;
+      at = writeSyncVarint(out, at, end, this.state.version(k));
+      keys++;
+    }
+    out[keysAt] = keys;
+    at = writeShortString(out, at, end, this.options.firmwareVersion);
+    if (at < 0) throw new Error('sync: HELLO does not fit');
+    this.publish(at);
+  }
+
+  /** [SYNC-10] [SYNC-21] The session is open: purge what the cloud already holds, then send. */
+  private handleWelcome(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
+    const epoch = readSyncVarint(bytes, cursor, end);
+    const committedSeq = readSyncVarint(bytes, cursor, end);
+    if (epoch < 0 || committedSeq < 0) return;
+    const status = this.status;
+    status.sessionOpen = true;
+    this.sentSeq = 0;
+    this.lastAckMs = this.clock.nowMs();
+    for (let k = 0; k < this.stateSent.length; k++) this.stateSent[k] = 0;
+    if (epoch === this.options.epoch && committedSeq > 0) this.cache.ack(committedSeq);
+    this.log.info('sync: session open, ' + this.cache.totalCount() + ' events to send');
+  }
+
+  private handleEventsAck(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
+    const epoch = readSyncVarint(bytes, cursor, end);
+    const seq = readSyncVarint(bytes, cursor, end);
+    if (epoch !== this.options.epoch || seq < 0) return;
+    this.cache.ack(seq);
+    this.lastAckMs = this.clock.nowMs();
+    if (!this.hasUnacked()) this.finishSync(true);
+  }
+
+  /** [SYNC-12] Cloud-owned values: store the newer ones, then say which versions we hold. */
+  private handleStateSet(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
+    if (cursor.position >= end) return;
+    const count = bytes[cursor.position++];
+    const out = this.out;
+    out[0] = syncStateApplied;
+    const countAt = 1;
+    let at = 2;
+    let applied = 0;
+    for (let i = 0; i < count; i++) {
+      if (cursor.position >= end) return;
+      const keyId = bytes[cursor.position++];
+      const version = readSyncVarint(bytes, cursor, end);
+      if (version < 0 || cursor.position >= end) return;
+      const length = bytes[cursor.position++];
+      if (cursor.position + length > end) return;
+      const fields = this.stateTemplate.fields;
+      if (keyId < fields.length && fields[keyId].owner === stateOwnerCloud) {
+        if (version > this.state.version(keyId)) {
+          const code = this.state.applyCloudValue(keyId, bytes, cursor.position, length, version);
+          if (code === 0) this.events.onStateChanged(keyId);
+          else this.log.warn('sync: cloud value for key ' + keyId + ' refused (' + code + ')');
+        }
+        out[at++] = keyId;
+        at = writeSyncVarint(out, at, out.length, this.state.version(keyId));
+        applied++;
+      }
+      cursor.position += length;
+    }
+    out[countAt] = applied;
+    if (applied > 0 && at > 0) this.publish(at);
+  }
+
+  /** [SYNC-13] The cloud stored these device-owned versions. */
+  private handleStateAck(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
+    if (cursor.position >= end) return;
+    const count = bytes[cursor.position++];
+    for (let i = 0; i < count; i++) {
+      if (cursor.position >= end) return;
+      const keyId = bytes[cursor.position++];
+      const version = readSyncVarint(bytes, cursor, end);
+      if (version < 0) return;
+      if (keyId < this.stateTemplate.fields.length) this.state.ack(keyId, version);
+    }
+    if (!this.hasUnacked()) this.finishSync(true);
+  }
+
+  /** [SYNC-14] [SYNC-26] Deliver each message once: apply, persist its seq, then acknowledge. */
+  private handleMessage(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
+    const seq = readSyncVarint(bytes, cursor, end);
+    if (seq < 0) return;
+    if (seq <= this.lastMessageSeq) {
+      this.status.duplicates++;
+    } else {
+      this.events.onMessage(seq, bytesToByteString(bytes, cursor.position, end));
+      this.lastMessageSeq = seq;
+      if (this.options.messageSeqKeyId >= 0) this.state.setNumber(this.options.messageSeqKeyId, seq);
+    }
+    const out = this.out;
+    out[0] = syncMessageAck;
+    const at = writeSyncVarint(out, 1, out.length, this.lastMessageSeq);
+    this.publish(at);
+  }
+
+  private handleRpcResult(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
+    const epoch = readSyncVarint(bytes, cursor, end);
+    const id = readSyncVarint(bytes, cursor, end);
+    if (epoch !== this.options.epoch || id < 0 || cursor.position >= end) return;
+    const status = bytes[cursor.position++];
+    for (let i = 0; i < rpcPendingMax; i++) {
+      const callback = this.rpcCallbacks[i];
+      if (callback === null || this.rpcIds[i] !== id) continue;
+      this.rpcCallbacks[i] = null;
+      callback(status, bytesToByteString(bytes, cursor.position, end));
+      return;
+    }
+    // A result for a call already answered (a replayed downlink): nothing to do.
+    this.status.duplicates++;
+  }
+
+  private handleError(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
+    if (cursor.position >= end) return;
+    const code = bytes[cursor.position++];
+    const detail = bytesToByteString(bytes, cursor.position, end);
+    this.log.error('sync: cloud error ' + code + ': ' + detail);
+    this.events.onCloudError(code, detail);
+  }
+
+  private finishSync(ok: boolean): void {
+    this.status.lastSyncMs = this.clock.nowMs();
+    this.status.lastSyncOk = ok;
+    this.events.onSyncOutcome(ok);
+  }
+
+  /** [SYNC-22] Sends what is due, in order: state, events, RPC calls, as the MQTT window allows. */
+  private pump(): void {
+    if (!this.status.sessionOpen) return;
+    if (!this.sendState()) return;
+    while (this.sendEventFrame()) { /* one frame per round, while the window takes them */ }
+    this.sendRpcCalls();
+  }
+
+  /** [SYNC-3] Device-owned keys changed since the cloud's last ack, not yet sent this session. */
+  private sendState(): boolean {
+    const fields = this.stateTemplate.fields;
+    const state = this.state;
+    const out = this.out;
+    out[0] = syncStateReport;
+    let at = 2;
+    let count = 0;
+    for (let k = 0; k < fields.length; k++) {
+      const field = fields[k];
+      if (field.owner !== stateOwnerDevice || field.name.charAt(0) === '_' || !state.isChanged(k)) continue;
+      const version = state.version(k);
+      if (this.stateSent[k] === version) continue;
+      if (at + 6 + field.maxLength > out.length) break;
+      out[at++] = k;
+      at = writeSyncVarint(out, at, out.length, version);
+      const length = state.readBytes(k, out, at + 1);
+      out[at] = length;
+      at += 1 + length;
+      this.stateSent[k] = version;
+      count++;
+    }
+    if (count === 0) return true;
+    out[1] = count;
+    if (this.publish(at)) return true;
+    for (let k = 0; k < fields.length; k++) this.stateSent[k] = 0;
+    return false;
+  }
+
+  /**
+   * [SYNC-2] One EVENTS message: events after sentSeq, oldest first, of one template, as many as
+   * fit one frame. Returns true when it sent one and more may follow.
+   */
+  private sendEventFrame(): boolean {
+    const cache = this.cache;
+    if (cache.totalCount() === 0) return false;
+    const batch = this.batch;
+    const written = cache.readBatch(this.sentSeq, batch, 0, batch.length);
+    const info = cache.batch;
+    if (written === 0 || info.count === 0) return false;
+    const out = this.out;
+    out[0] = syncEvents;
+    // [SYNC-2] The oldest event still held tells the cloud that anything older was acknowledged
+    // or dropped (and reported), so a gap never stalls its acknowledgements.
+    let frameAt = writeSyncVarint(out, 1, eventsHeaderBytesMax, this.options.epoch);
+    frameAt = writeSyncVarint(out, frameAt, eventsHeaderBytesMax, cache.oldestSeq());
+    const templateId = batch[eventBatchHeaderBytes];
+    const template = this.templateById(templateId);
+    const enc = this.encoder;
+    if (template === null || frameEncodeBegin(enc, template, out, frameAt, wireFrameBytesMax, info.firstSeq) !== 0) {
+      this.log.error('sync: cached event ' + info.firstSeq + ' has unknown template ' + templateId);
+      return false;
+    }
+    let at = 0;
+    let appended = 0;
+    for (let i = 0; i < info.count; i++) {
+      const length = batch[at] | (batch[at + 1] << 8);
+      const recordAt = at + eventBatchHeaderBytes;
+      if (batch[recordAt] !== templateId) break;
+      const code = frameEncodeAppendRecord(enc, batch, recordAt + eventTemplateIdBytes, recordAt + length);
+      if (code !== 0) break;
+      appended++;
+      at = recordAt + length;
+    }
+    if (appended === 0) {
+      this.log.error('sync: cached event ' + info.firstSeq + ' does not encode');
+      return false;
+    }
+    const frameLength = frameEncodeFinish(enc);
+    if (!this.publish(frameAt + frameLength)) return false;
+    this.sentSeq = info.firstSeq + appended - 1;
+    this.status.framesSent++;
+    return true;
+  }
+
+  /** [SYNC-6] RPC requests not yet sent in this session. */
+  private sendRpcCalls(): void {
+    for (let i = 0; i < rpcPendingMax; i++) {
+      if (this.rpcCallbacks[i] === null || this.rpcSent[i] === 1) continue;
+      const out = this.out;
+      out[0] = syncRpcCall;
+      let at = writeSyncVarint(out, 1, out.length, this.options.epoch);
+      at = writeSyncVarint(out, at, out.length, this.rpcIds[i]);
+      const remainingMs = this.rpcExpiresMs[i] - this.clock.nowMs();
+      at = writeSyncVarint(out, at, out.length, remainingMs > 0 ? Math.ceil(remainingMs / 1000) : 0);
+      at = writeShortString(out, at, out.length, this.rpcRoutes[i]);
+      const args = this.rpcArgs[i];
+      if (at < 0 || at + args.length > out.length) continue;
+      for (let c = 0; c < args.length; c++) out[at + c] = args.charCodeAt(c) & 0xff;
+      if (!this.publish(at + args.length)) return;
+      this.rpcSent[i] = 1;
+    }
+  }
+
+  private templateById(id: number): Template | null {
+    for (let i = 0; i < this.templates.length; i++) if (this.templates[i].id === id) return this.templates[i];
+    return null;
+  }
+}
+

@@ -1,0 +1,127 @@
+// The sync session end to end: a device core (real TCP, flash simulator) against the cloud stub
+// (embedded broker, SQLite file, group-commit ingest). Rule ids from firmware/protocol/SPEC.md.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { keyIdOf } from '../../firmware/protocol/state-template.ts';
+import { demoStateTemplate } from '../../firmware/protocol/templates/demo-state.ts';
+import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
+import { createTestDevice, startTestCloud, telemetryValues, waitFor, type TestCloud } from './helpers.ts';
+
+const led = keyIdOf(demoStateTemplate, 'led');
+const batteryMv = keyIdOf(demoStateTemplate, 'batteryMv');
+
+describe('sync session: device core against the cloud stub', () => {
+  let cloud: TestCloud;
+  beforeEach(async () => {
+    cloud = await startTestCloud();
+  });
+  afterEach(async () => {
+    await cloud.close();
+  });
+
+  it('[SYNC-2] [SYNC-22] events cached while offline are delivered once, decoded, and purged after the ack', async () => {
+    const config = await cloud.provision('dev-a');
+    const { device } = createTestDevice(config);
+    for (let i = 0; i < 200; i++) expect(device.emit(telemetryTemplate, telemetryValues(i))).toBe(i + 1);
+    expect(device.cache.totalCount()).toBe(200);
+    device.start();
+    const repository = cloud.cloud.context.repository;
+    await waitFor(async () => (await repository.countEvents('dev-a')) === 200 && device.cache.totalCount() === 0, 10_000, 'all events committed and purged');
+    const page = await repository.listEvents('dev-a', { limit: 500 });
+    expect(page.map((event) => event.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    const [ts, temp, hum, batt] = telemetryValues(123);
+    expect(page[123]!.fields).toEqual({ ts, temp, hum, batt });
+    expect(page[123]!.epoch).toBe(device.epoch);
+    // Frames, not one publish per event.
+    expect(device.sync.status.framesSent).toBeLessThan(10);
+    device.stop();
+  });
+
+  it('[CACHE-3] [SYNC-29] events dropped by a full cache are reported to the cloud as an event of their own', async () => {
+    const config = await cloud.provision('dev-f');
+    const { device } = createTestDevice(config);
+    for (let i = 0; i < 400; i++) device.emit(telemetryTemplate, telemetryValues(i));
+    const held = device.cache.totalCount();
+    const dropped = device.cache.droppedCount;
+    expect(held + dropped).toBe(400);
+    expect(dropped).toBeGreaterThan(0);
+    device.start();
+    const repository = cloud.cloud.context.repository;
+    await waitFor(async () => device.cache.totalCount() === 0 && (await repository.countEvents('dev-f')) > 0, 10_000, 'cache drained');
+    const events = await repository.listEvents('dev-f', { limit: 1000 });
+    const reports = events.filter((e) => e.templateId === 'events-dropped');
+    const reported = reports.reduce((sum, e) => sum + ((e.fields as { dropped: number }).dropped), 0);
+    const telemetry = events.filter((e) => e.templateId === 'telemetry');
+    // Every one of the 400 is either stored or counted as dropped: loss is never silent.
+    expect(telemetry.length + reported).toBe(400);
+    device.stop();
+  });
+
+  it('[SYNC-3] [SYNC-13] device-owned state is reported with its version and acknowledged', async () => {
+    const config = await cloud.provision('dev-b');
+    const { device } = createTestDevice(config);
+    device.start();
+    expect(device.state.setNumber(batteryMv, 3712)).toBe(0);
+    await waitFor(() => !device.state.isChanged(batteryMv), 10_000, 'batteryMv acknowledged');
+    const state = await cloud.cloud.context.repository.getState('dev-b');
+    const entry = state!.entries.find((e) => e.key === 'batteryMv');
+    expect(entry?.reportedValue).toBe(3712);
+    expect(entry?.reportedVersion).toBe(device.state.version(batteryMv));
+    // Local keys ('_') never leave the device [SYNC-9].
+    expect(state!.entries.find((e) => e.key.startsWith('_'))).toBeUndefined();
+    device.stop();
+  });
+
+  it('[SYNC-12] a desired change reaches a connected device at once, and an offline one at its next hello', async () => {
+    const config = await cloud.provision('dev-c');
+    const repository = cloud.cloud.context.repository;
+    // Offline: the change waits in the cloud.
+    expect((await repository.patchDesired('dev-c', 0, { led: true }, Date.now())).outcome).toBe('applied');
+    const first = createTestDevice(config);
+    first.device.start();
+    await waitFor(() => first.device.state.getBool(led) === true, 10_000, 'led applied at hello');
+    expect(first.stateChanges).toContain(led);
+    // Connected: pushed through the live hub.
+    const patched = await repository.patchDesired('dev-c', 1, { led: false }, Date.now());
+    expect(patched.outcome).toBe('applied');
+    cloud.cloud.context.live.publish({ type: 'desired', deviceId: 'dev-c', desiredVersion: 2, keys: ['led'] });
+    await waitFor(() => first.device.state.getBool(led) === false, 10_000, 'led pushed while connected');
+    expect(first.device.state.version(led)).toBe(2);
+    first.device.stop();
+  });
+
+  it('[SYNC-14] [SYNC-26] cloud-to-device messages arrive in order, once, and survive a reboot without replay', async () => {
+    const config = await cloud.provision('dev-d');
+    const repository = cloud.cloud.context.repository;
+    for (const n of [1, 2, 3]) await repository.enqueueMessage('dev-d', { n }, 600, Date.now(), 100);
+    const first = createTestDevice(config);
+    first.device.start();
+    await waitFor(() => first.messages.length === 3, 10_000, 'three messages');
+    expect(first.messages.map((m) => JSON.parse(m.body))).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    await waitFor(async () => (await repository.listMessages('dev-d')).every((m) => m.status === 'acked'), 10_000, 'messages acked');
+    first.device.stop();
+    // Reboot on the same flash: nothing is delivered again; a new message is.
+    const second = createTestDevice(config, first.flash);
+    expect(second.device.epoch).toBe(first.device.epoch + 1);
+    await repository.enqueueMessage('dev-d', { n: 4 }, 600, Date.now(), 100);
+    second.device.start();
+    await waitFor(() => second.messages.length === 1, 10_000, 'the fourth message');
+    expect(JSON.parse(second.messages[0]!.body)).toEqual({ n: 4 });
+    second.device.stop();
+  });
+
+  it('[SYNC-24] a reconnect resends unacknowledged events and the cloud stores each once', async () => {
+    const config = await cloud.provision('dev-e');
+    const repository = cloud.cloud.context.repository;
+    const { device } = createTestDevice(config);
+    device.start();
+    await waitFor(() => device.sync.status.sessionOpen, 10_000, 'session open');
+    for (let i = 0; i < 50; i++) device.emit(telemetryTemplate, telemetryValues(i));
+    // Cut the connection right away, before the acks can come back: the events go out again.
+    device.mqtt.fail(-7);
+    for (let i = 50; i < 100; i++) device.emit(telemetryTemplate, telemetryValues(i));
+    await waitFor(async () => (await repository.countEvents('dev-e')) === 100 && device.cache.totalCount() === 0, 10_000, '100 events');
+    const seqs = (await repository.listEvents('dev-e', { limit: 200 })).map((e) => e.seq);
+    expect(new Set(seqs).size).toBe(100);
+    device.stop();
+  });
+});
