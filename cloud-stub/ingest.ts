@@ -1,8 +1,9 @@
 // Batched, durable ingest with group commit: calls from many devices that arrive within a couple
 // of milliseconds share one transaction (one fsync), each caller's promise resolves only after
-// that commit, so the session acknowledges committed events only. A group is capped in rows so
-// one synchronous SQLite transaction never holds the event loop for long.
-import { ingestGroupRowsMax, ingestGroupWaitMsMax, ingestPendingRowsMax } from '../firmware/protocol/limits.ts';
+// that commit, so the session acknowledges committed events only. A group is capped in rows, and
+// the cap adapts to the measured cost per row so one synchronous SQLite transaction (fsync
+// included) stays near `ingestCommitMsTarget` instead of holding the event loop for long.
+import { ingestCommitMsTarget, ingestGroupRowsMax, ingestGroupRowsMin, ingestGroupWaitMsMax, ingestPendingRowsMax } from '../firmware/protocol/limits.ts';
 import type { Metrics } from './metrics.ts';
 import type { EventInput, IngestBatch, IngestResult, Repository } from './storage/repository.ts';
 
@@ -20,6 +21,8 @@ export interface CommittedBatch {
 export interface IngestQueueOptions {
   groupRowsMax?: number;
   groupWaitMs?: number;
+  /** Target transaction duration; 0 disables the adaptive cap (groupRowsMax only). */
+  commitMsTarget?: number;
   pendingRowsMax?: number;
   now?: () => number;
   /** Called after each commit with the new rows of every batch in it. */
@@ -40,6 +43,9 @@ export class IngestQueue {
   private closed = false;
   private readonly groupRowsMax: number;
   private readonly groupWaitMs: number;
+  private readonly commitMsTarget: number;
+  /** Smoothed cost of one row in a transaction, measured; null before the first commit. */
+  private msPerRow: number | null = null;
   private readonly pendingRowsMax: number;
   private readonly now: () => number;
   private readonly idle: Array<() => void> = [];
@@ -51,6 +57,9 @@ export class IngestQueue {
   ) {
     this.groupRowsMax = options.groupRowsMax ?? ingestGroupRowsMax;
     this.groupWaitMs = options.groupWaitMs ?? ingestGroupWaitMsMax;
+    // Only SQLite blocks the event loop during a transaction; PostgreSQL commits asynchronously
+    // and gains from larger groups, so it is capped by rows only.
+    this.commitMsTarget = options.commitMsTarget ?? (repository.kind === 'sqlite' ? ingestCommitMsTarget : 0);
     this.pendingRowsMax = options.pendingRowsMax ?? ingestPendingRowsMax;
     this.now = options.now ?? Date.now;
   }
@@ -76,7 +85,7 @@ export class IngestQueue {
 
   private schedule(): void {
     if (this.committing) return; // the running commit picks up what arrived meanwhile
-    if (this.pendingRows >= this.groupRowsMax) {
+    if (this.pendingRows >= this.groupRowsCap()) {
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
       void this.commitNext();
@@ -88,13 +97,21 @@ export class IngestQueue {
     }
   }
 
+  /** The row cap of the next group: what fits the target duration at the measured cost per row. */
+  groupRowsCap(): number {
+    if (this.commitMsTarget <= 0 || this.msPerRow === null || this.msPerRow <= 0) return this.groupRowsMax;
+    const fitting = Math.floor(this.commitMsTarget / this.msPerRow);
+    return Math.max(Math.min(ingestGroupRowsMin, this.groupRowsMax), Math.min(this.groupRowsMax, fitting));
+  }
+
   /** Takes whole batches up to the row cap (a single larger batch goes alone). */
   private takeGroup(): Pending[] {
+    const cap = this.groupRowsCap();
     let rows = 0;
     let count = 0;
     while (count < this.pending.length) {
       const size = this.pending[count]!.batch.rows.length;
-      if (count > 0 && rows + size > this.groupRowsMax) break;
+      if (count > 0 && rows + size > cap) break;
       rows += size;
       count++;
     }
@@ -117,6 +134,10 @@ export class IngestQueue {
         nowMs,
       );
       const seconds = (performance.now() - started) / 1000;
+      const rowCount = group.reduce((n, p) => n + p.batch.rows.length, 0);
+      const sample = (seconds * 1000) / rowCount;
+      // Smoothed, so one slow fsync does not halve the next group.
+      this.msPerRow = this.msPerRow === null ? sample : this.msPerRow * 0.7 + sample * 0.3;
       this.metrics.increment('tandem_ingest_commits_total');
       this.metrics.increment('tandem_ingest_commit_seconds_total', seconds);
       if (seconds > this.metrics.get('tandem_ingest_commit_seconds_max')) this.metrics.set('tandem_ingest_commit_seconds_max', seconds);
@@ -143,7 +164,7 @@ export class IngestQueue {
     if (this.pending.length > 0) {
       // Yield to the event loop between transactions so sockets are served during a backlog.
       setImmediate(() => {
-        if (this.pendingRows >= this.groupRowsMax) void this.commitNext();
+        if (this.pendingRows >= this.groupRowsCap()) void this.commitNext();
         else this.schedule();
       });
     } else {

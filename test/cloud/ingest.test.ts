@@ -74,6 +74,28 @@ describe('IngestQueue (group commit)', () => {
     expect(transactions[transactions.length - 1]!.batches).toBe(1);
   });
 
+  it('shrinks the row cap to what fits the commit-time target, measured per row', async () => {
+    const { repository, transactions } = recording(sqlite);
+    // A disk that costs 0.1 ms per row, spent synchronously like SQLite does.
+    const slow = Object.create(repository) as Repository;
+    slow.ingestBatches = async (batches, nowMs) => {
+      const rowCount = batches.reduce((n, b) => n + b.rows.length, 0);
+      const until = performance.now() + rowCount * 0.1;
+      while (performance.now() < until);
+      return repository.ingestBatches(batches, nowMs);
+    };
+    const queue = new IngestQueue(slow, createCloudMetrics(), { commitMsTarget: 20, groupWaitMs: 5 });
+    expect(queue.groupRowsCap()).toBe(4096);
+    await queue.ingest('dev-0', 1, rows(1, 1000));
+    // About 0.1 ms per row measured: 20 ms fits about 200 rows (more if the real insert was fast).
+    expect(queue.groupRowsCap()).toBeGreaterThanOrEqual(64);
+    expect(queue.groupRowsCap()).toBeLessThanOrEqual(200);
+    await Promise.all(Array.from({ length: 40 }, (_, d) => queue.ingest(`dev-${d}`, 2, rows(1, 50))));
+    const later = transactions.slice(1);
+    expect(later.length).toBeGreaterThanOrEqual(10);
+    for (const t of later) expect(t.rows).toBeLessThanOrEqual(200);
+  });
+
   it('reports duplicates and hands only new rows to listeners', async () => {
     const committed: CommittedBatch[] = [];
     const metrics = createCloudMetrics();
