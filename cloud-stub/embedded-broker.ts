@@ -30,7 +30,7 @@ export interface EmbeddedBrokerOptions {
   log: Log;
 }
 
-function authError(returnCode: 4 | 5, message: string): AuthenticateError {
+function authError(returnCode: 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
@@ -89,7 +89,11 @@ export class EmbeddedBroker implements DeviceTransport {
           this.identities.set(client, identity);
           done(null, true);
         },
-        (error: AuthenticateError) => {
+        (failure: unknown) => {
+          // A registry that cannot be read (database down) is "server unavailable" (3), not a bad password.
+          const error = typeof (failure as Partial<AuthenticateError>).returnCode === 'number'
+            ? (failure as AuthenticateError)
+            : authError(3, `credential check failed: ${(failure as Error).message}`);
           options.metrics.increment('tandem_mqtt_auth_failures_total');
           options.log(`mqtt: refused ${client.id === '' ? 'a client' : `'${client.id}'`}: ${error.message}`);
           done(error, false);

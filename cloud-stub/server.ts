@@ -2,6 +2,7 @@
 // hub, HTTP API and housekeeping, wired together. `startCloud` is what `npx tandem cloud`,
 // `npm start` and the tests run in-process; `stop()` undoes it in reverse order.
 import { createServer, type Server } from 'node:http';
+import { cloudMessageRetentionMs } from '../firmware/protocol/limits.ts';
 import { resolve } from 'node:path';
 import { listen, EmbeddedBroker } from './embedded-broker.ts';
 import { ExternalBroker } from './external-broker.ts';
@@ -207,13 +208,21 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
       metrics.set('tandem_rpc_pending', depths.rpcPending);
     });
 
-    // Expired cloud-to-device messages are reported (live stream, metric, log), never dropped silently.
+    // Expired cloud-to-device messages are reported (live stream, metric, log), never dropped
+    // silently; finished history is purged after cloudMessageRetentionMs.
     let sweeping = false;
+    let lastPurgeMs = 0;
     const sweep = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
+      const purge = now() - lastPurgeMs >= 60_000;
+      if (purge) lastPurgeMs = now();
       repository
         .expireMessages(now())
+        .then(async (expired) => {
+          if (purge) await repository.purgeMessages(now() - cloudMessageRetentionMs);
+          return expired;
+        })
         .then((expired) => {
           for (const message of expired) {
             metrics.increment('tandem_c2d_expired_total');

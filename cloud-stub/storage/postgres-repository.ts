@@ -412,6 +412,11 @@ export class PostgresRepository implements Repository {
       .sort((a, b) => (a.deviceId === b.deviceId ? a.seq - b.seq : a.deviceId < b.deviceId ? -1 : 1));
   }
 
+  async purgeMessages(beforeMs: number): Promise<number> {
+    const result = await this.pool.query("DELETE FROM c2d_messages WHERE status IN ('acked', 'expired') AND created_at_ms < $1", [beforeMs]);
+    return result.rowCount ?? 0;
+  }
+
   async createRpcRequest(request: Omit<RpcRequest, 'status' | 'result'>): Promise<{ created: boolean; request: RpcRequest }> {
     const inserted = await this.pool.query(
       `INSERT INTO rpc_requests (device_id, idempotency_key, route, args, status, result, created_at_ms, expires_at_ms)

@@ -166,6 +166,8 @@ export interface Repository {
   ackMessages(deviceId: string, uptoSeq: number): Promise<number>;
   /** Marks unacknowledged messages past their time to live as expired and returns them. */
   expireMessages(nowMs: number): Promise<CloudMessage[]>;
+  /** Deletes acknowledged and expired messages created before `beforeMs`; returns how many. */
+  purgeMessages(beforeMs: number): Promise<number>;
 
   // RPC requests
   /** Records a request; a repeated idempotency key returns the existing one with created=false. */

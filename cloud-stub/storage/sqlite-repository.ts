@@ -387,6 +387,10 @@ export class SqliteRepository implements Repository {
     return rows.map(toMessage).sort((a, b) => (a.deviceId === b.deviceId ? a.seq - b.seq : a.deviceId < b.deviceId ? -1 : 1));
   }
 
+  async purgeMessages(beforeMs: number): Promise<number> {
+    return this.db.prepare("DELETE FROM c2d_messages WHERE status IN ('acked', 'expired') AND created_at_ms < ?").run(beforeMs).changes;
+  }
+
   async createRpcRequest(request: Omit<RpcRequest, 'status' | 'result'>): Promise<{ created: boolean; request: RpcRequest }> {
     const info = this.db
       .prepare(

@@ -19,6 +19,8 @@ export const cloudMessageBytesMax = 1024;
 export const cloudMessageTtlSecMax = 7 * 24 * 3600;
 /** Messages waiting for one device; posting more is refused (429) rather than growing without end. */
 export const cloudMessagesQueuedPerDeviceMax = 256;
+/** Acknowledged and expired cloud-to-device messages stay listed this long, then are purged. */
+export const cloudMessageRetentionMs = 24 * 3600 * 1000;
 /** One state value (desired or reported), as JSON text. */
 export const stateValueBytesMax = 512;
 /** State keys: 1 to this many characters of [A-Za-z0-9_.-]. */

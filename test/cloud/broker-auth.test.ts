@@ -43,7 +43,10 @@ beforeAll(async () => {
     secrets[id] = outcome.secret;
   }
   broker = await EmbeddedBroker.create({
-    verifier: new CredentialVerifier((id) => repo.getDeviceSecretHash(id)),
+    verifier: new CredentialVerifier(async (id) => {
+      if (id === 'db-down') throw new Error('database is down');
+      return repo.getDeviceSecretHash(id);
+    }),
     serviceSecret: 'service-secret-for-tests',
     metrics,
     log: (line) => logLines.push(line),
@@ -105,6 +108,10 @@ describe('MQTT CONNECT authentication over TCP', () => {
     await expect(connect({ clientId: 'dev-a', username: 'dev-b', password: secrets['dev-b'] })).rejects.toThrow(/Not authorized/);
     await expect(connect({ clientId: 'dev-a' })).rejects.toThrow(/Bad username or password/);
     expect(metrics.get('tandem_mqtt_auth_failures_total')).toBe(before + 5);
+  });
+
+  it('answers "server unavailable", not "bad password", when the registry cannot be read', async () => {
+    await expect(connect({ clientId: 'db-down', username: 'db-down', password: 'whatever' })).rejects.toThrow(/Server unavailable/);
   });
 
   it('accepts the service credential only with a $cloud- client id', async () => {

@@ -163,6 +163,15 @@ export function repositoryContract(name: string, factory: RepositoryFactory): vo
       // The bound counts open messages only, so acknowledged and expired ones free their slots.
       expect(await repo.enqueueMessage('dev-a', 5, 60, now, 3)).toEqual({ outcome: 'queued', seq: 4 });
       expect(await repo.queueDepths()).toMatchObject({ messagesQueued: 2 });
+      // Purging removes finished (acked, expired) history only, and only before the cut-off.
+      expect(await repo.purgeMessages(now)).toBe(0);
+      expect(await repo.purgeMessages(now + 1)).toBe(2);
+      expect((await repo.listMessages('dev-a')).map((m) => [m.seq, m.status])).toEqual([
+        [3, 'queued'],
+        [4, 'queued'],
+      ]);
+      // Sequences keep counting after a purge: a device never sees a sequence reused.
+      expect(await repo.enqueueMessage('dev-a', 6, 60, now, 3)).toEqual({ outcome: 'queued', seq: 5 });
     });
 
     it('runs an RPC request once per idempotency key', async () => {
