@@ -69,7 +69,13 @@ export const hideMissingBuiltinsScript = `(function () {
   String.prototype.split = function (separator) { return split.call(this, separator); };
   var parse = JSON.parse, stringify = JSON.stringify;
   JSON.parse = function (text) { return parse(text); };
-  JSON.stringify = function (value, replacer, space) { return stringify(value, undefined, space); };
+  // Espruino escapes every character from 127 up as \\u00XX; V8 writes them as they are.
+  JSON.stringify = function (value, replacer, space) {
+    var text = stringify(value, undefined, space);
+    return typeof text === 'string' ? text.replace(/[\\u007f-\\uffff]/g, function (c) {
+      return '\\\\u' + ('000' + c.charCodeAt(0).toString(16).toUpperCase()).slice(-4);
+    }) : text;
+  };
   var fromCharCode = String.fromCharCode;
   String.fromCharCode = function () {
     if (arguments.length > 256) throw new Error('Too many arguments to String.fromCharCode (Espruino takes at most 256)');

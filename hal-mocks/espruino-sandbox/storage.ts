@@ -13,6 +13,7 @@
 //   held only in RAM.
 // Not modelled: wear-out (pages never fail), read disturb, timing.
 import { closeSync, existsSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { espruinoStringify, liberalJsonToStandard } from './espruino-json.ts';
 
 /** Thrown by every flash operation once the power has been cut. */
 export class PowerLossError extends Error {
@@ -52,6 +53,8 @@ export interface EspruinoStorageOptions {
   realm?: StorageRealm;
   /** Called once when a power cut happens, before PowerLossError is thrown. */
   onPowerLoss?: () => void;
+  /** Called when compaction starts (Espruino prints "Compacting..." on its console then). */
+  onCompaction?: () => void;
 }
 
 /** A file's header: 4 bytes of size (flags in the top byte), 28 bytes of zero-padded name. */
@@ -112,8 +115,9 @@ function dataBytes(data: unknown): Uint8Array {
     for (let i = 0; i < data.length; i++) bytes[i] = data.charCodeAt(i) & 0xff;
     return bytes;
   }
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  if (isArrayBuffer(data)) return new Uint8Array(data.slice(0));
+  // Built with host constructors: the sandbox's realm has no ArrayBuffer.prototype.slice.
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+  if (isArrayBuffer(data)) return new Uint8Array(data).slice();
   if (Array.isArray(data)) {
     const bytes = new Uint8Array(data.length);
     for (let i = 0; i < data.length; i++) bytes[i] = Number(data[i]) & 0xff;
@@ -141,6 +145,7 @@ export class EspruinoStorage {
   private readonly realm: StorageRealm;
   private readonly eraseCounts: number[];
   private readonly onPowerLoss: (() => void) | undefined;
+  private readonly onCompaction: (() => void) | undefined;
   private fd: number | undefined;
   private operations = 0;
   private powerCutAt: number | undefined;
@@ -156,6 +161,7 @@ export class EspruinoStorage {
     this.imagePath = options.imagePath;
     this.realm = options.realm ?? hostRealm;
     this.onPowerLoss = options.onPowerLoss;
+    this.onCompaction = options.onCompaction;
     this.eraseCounts = new Array<number>(options.pageCount).fill(0);
     this.flash = new Uint8Array(this.end).fill(0xff);
     if (options.image !== undefined) {
@@ -184,12 +190,15 @@ export class EspruinoStorage {
   readJSON(name: string, noExceptions?: boolean): unknown {
     const text = this.read(name);
     if (text === undefined) return undefined;
+    let standard: string;
     try {
-      return this.realm.parseJson(text);
+      // Liberal, as Espruino's readJSON: writeJSON's own compact form is not JSON.
+      standard = liberalJsonToStandard(text);
     } catch (error) {
       if (noExceptions) return undefined;
-      throw error;
+      throw this.realm.newError((error as Error).message);
     }
+    return this.realm.parseJson(standard);
   }
 
   readArrayBuffer(name: string): ArrayBuffer | undefined {
@@ -203,12 +212,13 @@ export class EspruinoStorage {
    * deleted first); elsewhere every target byte must still be 0xFF.
    */
   write(name: string, data: unknown, offset?: number, size?: number): boolean {
-    if (isPlainObject(data)) return this.writeFile(nameBytes(name), dataBytes(JSON.stringify(data)), flagNone, 0, 0);
+    if (isPlainObject(data)) return this.writeFile(nameBytes(name), dataBytes(espruinoStringify(data, false) ?? ''), flagNone, 0, 0);
     return this.writeFile(nameBytes(name), dataBytes(data), flagNone, Math.floor(offset ?? 0) || 0, Math.floor(size ?? 0) || 0);
   }
 
+  /** Writes Espruino's compact form ({a:1,"b c":"\xFF"}): readJSON reads it, JSON.parse does not. */
   writeJSON(name: string, data: unknown): boolean {
-    return this.writeFile(nameBytes(name), dataBytes(String(JSON.stringify(data))), flagNone, 0, 0);
+    return this.writeFile(nameBytes(name), dataBytes(espruinoStringify(data, true) ?? 'undefined'), flagNone, 0, 0);
   }
 
   erase(name: string): void {
@@ -487,6 +497,7 @@ export class EspruinoStorage {
   private compactInternal(): boolean {
     const stats = this.stats();
     if (stats.trashBytes === 0) return false;
+    this.onCompaction?.();
     const start = stats.firstPageWithTrash;
     const fresh = new Uint8Array(stats.lastAddress - start).fill(0xff);
     let write = 0;

@@ -17,8 +17,9 @@ Builds dist/firmware.js, writes the device config into the device's flash, boots
 prints the device console until Ctrl-C.
   --config    device config JSON (default: deviceId "emu-1", broker 127.0.0.1:1883, no TLS)
   --espruino  run in this Espruino Linux binary instead of the sandbox (or set ESPRUINO_BIN)
-  --flash     folder holding the flash image (default .tandem/emulator); the sandbox keeps
-              sandbox.flash there, a real binary runs in that folder with its espruino.flash
+  --flash     folder holding the device's espruino.flash (default .tandem/emulator); a real
+              binary runs in that folder. The sandbox's image has the same format as the Linux
+              build's, so both modes see the same device.
   --seconds   stop after this many seconds (default: run until Ctrl-C)`;
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -122,7 +123,7 @@ export function run(args: string[]): Promise<number> {
       return 0;
     }
 
-    const imagePath = join(flashDir, 'sandbox.flash');
+    const imagePath = join(flashDir, 'espruino.flash');
     console.log(`[2/3] writing the device config into ${imagePath} ...`);
     writeDeviceConfigToFlash(imagePath, config);
     console.log('[3/3] booting the bundle in the Espruino sandbox (Ctrl-C stops) ...');

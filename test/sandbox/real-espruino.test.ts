@@ -1,7 +1,10 @@
 // The same bundle in a real Espruino Linux binary, when the user has one (ESPRUINO_BIN). Without
 // it these tests report themselves skipped.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RealEspruino, cleanConsoleLine, runEspruinoCode, writeDeviceConfigWithBinary } from '../../hal-mocks/espruino-sandbox/real-espruino.ts';
+import { EspruinoSandbox } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
 import { buildBundle, closedPort, startServer, temporaryDir, waitFor, type TestServer } from './helpers.ts';
 
 const binaryPath = process.env.ESPRUINO_BIN ?? '';
@@ -37,6 +40,34 @@ describe.skipIf(!haveBinary)(`real Espruino binary (ESPRUINO_BIN=${binaryPath ||
     expect(written.lines).toContain('W');
     const read = await runEspruinoCode(binaryPath, workDir, 'print(JSON.stringify(require("Storage").read("probe")));quit();');
     expect(read.lines).toContain('"\\u00FF\\u0000ok"');
+  });
+
+  it('Storage: the same script leaves the same results and a byte-identical espruino.flash in both', async () => {
+    const scriptPath = join(import.meta.dirname, 'fixtures', 'storage-script.js');
+    const realDir = temporaryDir('espruino');
+    const realLines: string[] = [];
+    device = new RealEspruino({ binaryPath, workDir: realDir, bundlePath: scriptPath, onConsoleLine: (line) => realLines.push(line) });
+    expect(await device.start()).toBe(0);
+
+    const sandboxDir = temporaryDir('sandbox');
+    const sandboxLines: string[] = [];
+    const sandbox = new EspruinoSandbox({
+      code: readFileSync(scriptPath, 'utf8'),
+      platform: 'linux',
+      flashImagePath: join(sandboxDir, 'espruino.flash'),
+      onConsoleLine: (line) => sandboxLines.push(line),
+    });
+    sandbox.boot();
+    await waitFor(() => sandbox.state === 'off', 'the script to quit');
+
+    const results = (lines: string[]): string[] => lines.filter((line) => line.startsWith('op '));
+    expect(results(realLines)).toContain('op done');
+    expect(results(sandboxLines)).toEqual(results(realLines));
+    expect(sandboxLines.filter((line) => line.startsWith('Compacting')).length).toBe(realLines.filter((line) => line.startsWith('Compacting')).length);
+    const realImage = readFileSync(join(realDir, 'espruino.flash'));
+    const sandboxImage = readFileSync(join(sandboxDir, 'espruino.flash'));
+    expect(sandboxImage.length).toBe(realImage.length);
+    expect(sandboxImage.equals(realImage)).toBe(true);
   });
 
   it('boots the firmware bundle: banner, config, boot counter, TCP, heartbeat; a refusal is retried', async () => {

@@ -75,6 +75,31 @@ describe('Storage files: preallocation and NOR writes', () => {
   });
 });
 
+describe('Storage JSON dialects (checked against the Linux build)', () => {
+  it('writeJSON writes compact JS that only readJSON reads back', () => {
+    const storage = small();
+    const value = { a: 1, 'b c': 'x\ny\xff\x01z', list: [true, null, 1.5], _$: {}, if: 2, '1a': 3, skipped: undefined };
+    storage.writeJSON('t', value);
+    expect(storage.read('t')).toBe('{a:1,"b c":"x\\ny\\xFF\\1z",list:[true,null,1.5],"_$":{},if:2,"1a":3}');
+    expect(() => JSON.parse(storage.read('t')!)).toThrow();
+    expect(storage.readJSON('t')).toEqual({ a: 1, 'b c': 'x\ny\xff\x01z', list: [true, null, 1.5], _$: {}, if: 2, '1a': 3 });
+  });
+
+  it('write(name, object) writes standard JSON with \\u escapes', () => {
+    const storage = small();
+    storage.write('o', { a: 'é\x01' });
+    expect(storage.read('o')).toBe('{"a":"\\u00E9\\u0001"}');
+  });
+
+  it('readJSON is liberal: unquoted keys, single quotes, \\x and octal escapes, trailing commas, junk after', () => {
+    const storage = small();
+    storage.write('u', '{a:1,"b":"\\x41\\1\\v",c:[1,2,],d:\'sq\'}');
+    expect(storage.readJSON('u')).toEqual({ a: 1, b: 'A\x01\v', c: [1, 2], d: 'sq' });
+    storage.write('v', '{"a":1}junk');
+    expect(storage.readJSON('v')).toEqual({ a: 1 });
+  });
+});
+
 describe('Storage layout: headers, names, copies, compaction', () => {
   it('takes a 32-byte header per file, data aligned to 4 bytes', () => {
     const storage = small(4);
