@@ -161,7 +161,10 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
   } catch (error) {
     const messages = (error as BuildFailure).errors;
     if (!Array.isArray(messages)) throw error;
-    return fail([`build: FAILED: esbuild could not bundle ${displayPath(entry)}:`, ...messages.map((message) => `  ${formatEsbuildMessage(message)}`)]);
+    // The first errors say what is wrong; hundreds of lines (a Node-only import) would hide that.
+    const shown = messages.slice(0, 12).map((message) => `  ${formatEsbuildMessage(message)}`);
+    if (messages.length > shown.length) shown.push(`  ... and ${messages.length - shown.length} more`);
+    return fail([`build: FAILED: esbuild could not bundle ${displayPath(entry)}:`, ...shown]);
   }
 
   result.rawBytes = Buffer.byteLength(code, 'utf8');

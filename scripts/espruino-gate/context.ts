@@ -48,6 +48,8 @@ export class GateContext {
     readonly code: string,
     readonly program: Program,
     readonly scopeManager: ScopeManager,
+    /** Refuse reads of names declared nowhere that are no Espruino global (rule unknown-global). */
+    readonly refuseUndeclared: boolean,
     /** Added to every reported position: used when checking the text of an `eval("...")`. */
     private readonly positionOverride?: { line: number; column: number; offset: number },
   ) {

@@ -21,7 +21,7 @@ function parseProgram(code: string): Program {
   return parse(code, { ecmaVersion: 'latest', sourceType: 'script', ranges: true, locations: true, allowHashBang: false }) as unknown as Program;
 }
 
-function check(code: string, evalPosition: EvalPosition | undefined, depth: number): Violation[] {
+function check(code: string, options: GateOptions, evalPosition: EvalPosition | undefined, depth: number): Violation[] {
   let program: Program;
   try {
     program = parseProgram(code);
@@ -33,7 +33,7 @@ function check(code: string, evalPosition: EvalPosition | undefined, depth: numb
   // nodejsScope wraps the program in a function scope, so top-level declarations resolve
   // statically and only true globals stay unresolved.
   const scopeManager = analyze(program, { ecmaVersion: 2022, sourceType: 'script', nodejsScope: true });
-  const context = new GateContext(code, program, scopeManager, evalPosition);
+  const context = new GateContext(code, program, scopeManager, options.refuseUndeclared ?? true, evalPosition);
   const facts: WalkFacts = {
     callSites: [],
     classMemberReads: [],
@@ -43,7 +43,7 @@ function check(code: string, evalPosition: EvalPosition | undefined, depth: numb
       if (depth >= 3) return;
       const loc = (at as Node & { loc: { start: { line: number; column: number } } }).loc.start;
       const position = evalPosition ?? { line: loc.line, column: loc.column, offset: startOf(at) };
-      for (const violation of check(text, position, depth + 1)) {
+      for (const violation of check(text, options, position, depth + 1)) {
         context.violations.push({ ...violation, message: `in eval text: ${violation.message}` });
       }
     },
@@ -56,12 +56,20 @@ function check(code: string, evalPosition: EvalPosition | undefined, depth: numb
   return context.violations;
 }
 
+export interface GateOptions {
+  /**
+   * Refuse names that are declared nowhere in the code and are no Espruino global (default true:
+   * in a whole bundle such a name is a missing import). Off for checking fragments.
+   */
+  refuseUndeclared?: boolean;
+}
+
 /**
  * Lists what Espruino cannot run (or runs differently) in `code`, a script such as the firmware
  * bundle. Empty means the gate passes. Sorted by position; one entry per construct and place.
  */
-export function checkEspruinoSource(code: string): Violation[] {
-  const violations = check(code, undefined, 0);
+export function checkEspruinoSource(code: string, options: GateOptions = {}): Violation[] {
+  const violations = check(code, options, undefined, 0);
   const seen = new Set<string>();
   return violations
     .sort((a, b) => a.offset - b.offset || a.rule.localeCompare(b.rule))

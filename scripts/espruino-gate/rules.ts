@@ -7,6 +7,7 @@ import type {
 } from 'estree';
 import { simple } from 'acorn-walk';
 import type { GateContext } from './context.ts';
+import { isEspruinoGlobal } from './espruino-globals.ts';
 import { checkLoopClosure } from './hoisting.ts';
 import {
   missingCallShapes, missingGlobals, missingInstanceMembers, missingStaticMembers, typeScriptHelperNames,
@@ -535,8 +536,13 @@ export function checkNode(context: GateContext, node: Node, ancestors: Node[], f
 function checkIdentifier(context: GateContext, node: Identifier, ancestors: Node[]): void {
   if (context.isGlobal(node)) {
     const hint = lookup(missingGlobals, node.name);
+    const parent = ancestors[ancestors.length - 2];
     if (hint !== undefined) context.report(node, 'missing-global', `${node.name} is missing on Espruino (${hint})`);
     else if (node.name === 'Uint8ClampedArray') context.report(node, 'clamped-array', 'Uint8ClampedArray rounds differently on Espruino (1.5 becomes 1)');
+    else if (context.refuseUndeclared && !isEspruinoGlobal(node.name) && !(parent?.type === 'UnaryExpression' && parent.operator === 'typeof')) {
+      // `typeof x` of an undeclared name is legal (a feature test); reading or writing it is not.
+      context.report(node, 'unknown-global', `'${node.name}' is declared nowhere in the code and is no Espruino global (a missing import?)`, [node]);
+    }
   }
   if (typeScriptHelperNames.includes(node.name) && context.referenceOf(node) !== undefined) {
     context.report(node, 'typescript-helper', `TypeScript helper ${node.name} (breaks on Espruino)`);

@@ -1,7 +1,9 @@
 // One test per gate rule: what it refuses (rule id, message, position) and the look-alikes it passes.
 import { describe, expect, it } from 'vitest';
-import { checkEspruinoSource, type Violation } from '../../scripts/espruino-gate/index.ts';
+import { checkEspruinoSource as checkWhole, type Violation } from '../../scripts/espruino-gate/index.ts';
 
+/** These tests check fragments: names like `xs` and `o` stand for variables declared elsewhere. */
+const checkEspruinoSource = (code: string) => checkWhole(code, { refuseUndeclared: false });
 const rules = (code: string) => checkEspruinoSource(code).map((violation) => violation.rule);
 const only = (code: string): Violation => {
   const violations = checkEspruinoSource(code);
@@ -103,6 +105,15 @@ describe('gate: missing built-ins', () => {
   ])('%s', (code, message) => {
     const messages = checkEspruinoSource(code).map((violation) => violation.message);
     expect(messages.some((text) => text.includes(message)), JSON.stringify(messages)).toBe(true);
+  });
+
+  it('refuses a name declared nowhere (a missing import), but not typeof feature tests or Espruino globals', () => {
+    const violations = checkWhole('var k = fieldUint + 1;');
+    expect(violations).toHaveLength(1);
+    expect(violations[0]).toMatchObject({ rule: 'unknown-global', column: 8 });
+    expect(violations[0]?.message).toBe("'fieldUint' is declared nowhere in the code and is no Espruino global (a missing import?)");
+    expect(checkWhole('if (typeof fieldUint === "number") E.getSizeOf(D2); setTimeout(print, 1, getTime()); var x = [Math, JSON, Uint8Array, require("Storage")];')).toEqual([]);
+    expect(checkEspruinoSource('var k = fieldUint + 1;')).toEqual([]);
   });
 
   it('passes locals that shadow a missing global, and the built-ins Espruino has', () => {
