@@ -125,6 +125,8 @@ export class Device implements SyncEvents {
     const previous = this.state.getNumber(epochKey);
     this.epoch = (previous === undefined ? 0 : previous) + 1;
     this.state.setNumber(epochKey, this.epoch);
+    // Local keys are never sent, so they count as acknowledged at once (nothing waits on them).
+    this.state.ack(epochKey, this.state.version(epochKey));
     this.cache = new EventCache({ capacityBytes: options.cacheBytes, overflowPolicy: options.overflowPolicy, firstSeq: 1 });
     const templates = options.templates.slice();
     templates.push(eventsDroppedTemplate);

@@ -409,7 +409,8 @@ export class SyncEngine {
     } else {
       this.events.onMessage(seq, bytesToByteString(bytes, cursor.position, end));
       this.lastMessageSeq = seq;
-      if (this.options.messageSeqKeyId >= 0) this.state.setNumber(this.options.messageSeqKeyId, seq);
+      const key = this.options.messageSeqKeyId;
+      if (key >= 0 && this.state.setNumber(key, seq) === 0) this.state.ack(key, this.state.version(key));
     }
     const out = this.out;
     out[0] = syncMessageAck;
