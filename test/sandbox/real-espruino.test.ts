@@ -1,6 +1,6 @@
 // The same bundle in a real Espruino Linux binary, when the user has one (ESPRUINO_BIN). Without
 // it these tests report themselves skipped.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RealEspruino, cleanConsoleLine, runEspruinoCode, writeDeviceConfigWithBinary } from '../../hal-mocks/espruino-sandbox/real-espruino.ts';
@@ -68,6 +68,42 @@ describe.skipIf(!haveBinary)(`real Espruino binary (ESPRUINO_BIN=${binaryPath ||
     const sandboxImage = readFileSync(join(sandboxDir, 'espruino.flash'));
     expect(sandboxImage.length).toBe(realImage.length);
     expect(sandboxImage.equals(realImage)).toBe(true);
+  });
+
+  it('sockets: the same 536-byte chunks and the same bytes on the wire in both', async () => {
+    const payload = Buffer.alloc(5000);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    const received: Buffer[] = [];
+    server = await startServer((socket) => {
+      socket.on('data', (data: Buffer) => received.push(data));
+      socket.end(payload);
+    });
+    const script = `
+      var lengths = [];
+      var socket = require("net").connect({ host: "127.0.0.1", port: ${server.port} }, function () {
+        socket.write(new Uint8Array([9, 8, 250]));
+        socket.write("|\\x09\\x08\\xfa");
+      });
+      socket.on("data", function (data) { lengths.push(data.length + typeof data); });
+      socket.on("close", function () { print("chunks " + lengths.join(",")); quit(); });`;
+    const scriptPath = join(temporaryDir('espruino'), 'sockets.js');
+    writeFileSync(scriptPath, script);
+    const realLines: string[] = [];
+    device = new RealEspruino({ binaryPath, workDir: temporaryDir('espruino'), bundlePath: scriptPath, onConsoleLine: (line) => realLines.push(line) });
+    await device.start();
+    const fromReal = Buffer.concat(received.splice(0));
+
+    const sandboxLines: string[] = [];
+    const sandbox = new EspruinoSandbox({ code: script, platform: 'linux', flashPageCount: 4, onConsoleLine: (line) => sandboxLines.push(line) });
+    sandbox.boot();
+    await waitFor(() => sandbox.state === 'off', 'the script to quit');
+    const fromSandbox = Buffer.concat(received);
+
+    const chunks = (lines: string[]): string | undefined => lines.find((line) => line.startsWith('chunks '));
+    expect(chunks(realLines)).toBe('chunks ' + [...Array<string>(9).fill('536string'), '176string'].join(','));
+    expect(chunks(sandboxLines)).toBe(chunks(realLines));
+    expect(fromReal.toString('latin1')).toBe('9,8,250|\x09\x08\xfa');
+    expect(fromSandbox.equals(fromReal)).toBe(true);
   });
 
   it('boots the firmware bundle: banner, config, boot counter, TCP, heartbeat; a refusal is retried', async () => {
