@@ -1,5 +1,5 @@
 // Uploads the firmware bundle and the device configuration to a board with the `espruino` npm CLI,
-// stored so the board runs the firmware at boot (Storage `.boot0`), or writes the upload to a file.
+// stored so the board runs the firmware at boot (Storage `.bootcde`), or writes the upload to a file.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +7,13 @@ import { join } from 'node:path';
 import { deviceConfigError, deviceConfigFileName } from '../../firmware/protocol/device-config.ts';
 import { displayPath, espruinoModules, repoRoot } from './build-firmware.ts';
 
-/** The Storage file the firmware runs from: Espruino runs every `.boot0`..`.boot3` at boot. */
-export const bootFileName = '.boot0';
+/**
+ * The Storage file the firmware runs from: `.bootcde`, the code Espruino runs at every boot (what
+ * E.setBootCode writes). It replaces whatever program the board had. Not `.boot0`: the CLI ends an
+ * upload with load(".boot0"), and load(name) runs the boot files and then the named file, so the
+ * firmware would start twice (two sets of timers and sockets; seen on Espruino 2v29).
+ */
+export const bootFileName = '.bootcde';
 
 export interface FlashOptions {
   /** Serial port (`/dev/ttyUSB0`), or `tcp://host:port` for a board or Linux build on telnet. */

@@ -11,7 +11,7 @@ const usage = `Usage: tandem flash --port /dev/ttyUSB0 [--config .tandem/devices
        tandem flash --dry-run OUT.js [--config FILE]
 
 Builds the firmware (as \`tandem build\`), then uploads it with the espruino CLI into the Storage file
-.boot0, which Espruino runs at every boot, and the device config (checked first) as tandem.cfg.
+.bootcde, which Espruino runs at every boot, and the device config (checked first) as tandem.cfg.
   --port      serial port of the board, or tcp://host:port
   --config    device configuration JSON (as \`tandem provision\` writes); without it the board keeps its own
   --baud      serial baud rate (default 115200, Espruino's on ESP32)

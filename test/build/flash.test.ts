@@ -1,7 +1,9 @@
 // `tandem flash`: the dry run writes exactly what the espruino CLI would send, and replaying it on a
-// fake Storage yields the bundle in .boot0 and the config in tandem.cfg; bad input fails in one line.
+// fake Storage yields the bundle in .bootcde and the config in tandem.cfg; bad input fails in one line.
+// With a real Espruino Linux binary (ESPRUINO_BIN) the upload is run there too: the program starts
+// once, and again at the next boot.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
@@ -68,7 +70,7 @@ function replayUpload(script: string): { files: Map<string, string>; loaded: str
 }
 
 describe('flash --dry-run', () => {
-  it('writes the upload: config to tandem.cfg, bundle to .boot0, then loads it', async () => {
+  it('writes the upload: config to tandem.cfg, bundle to .bootcde, then loads it', async () => {
     const out = join(workDir, 'upload.js');
     const result = await captured(['--dry-run', out, '--config', configFile, '--bundle', bundleFile, '--no-build']);
     expect(result.err).toEqual([]);
@@ -76,11 +78,11 @@ describe('flash --dry-run', () => {
     expect(result.out.at(-1)).toMatch(/^flash: dry run: wrote .*upload\.js \([\d,]+ bytes\)/);
     const script = readFileSync(out, 'latin1');
     // The config is written before the code that reads it.
-    expect(script.indexOf(deviceConfigFileName)).toBeLessThan(script.indexOf('.boot0'));
+    expect(script.indexOf(deviceConfigFileName)).toBeLessThan(script.indexOf('.bootcde'));
     const { files, loaded } = replayUpload(script);
-    expect(files.get('.boot0')).toBe(readFileSync(bundleFile, 'latin1'));
+    expect(files.get('.bootcde')).toBe(readFileSync(bundleFile, 'latin1'));
     expect(JSON.parse(files.get(deviceConfigFileName) as string)).toEqual(config);
-    expect(loaded).toEqual(['.boot0']);
+    expect(loaded).toEqual(['.bootcde']);
   });
 
   it('without --config uploads only the bundle, and the same inputs give the same bytes', async () => {
@@ -90,7 +92,7 @@ describe('flash --dry-run', () => {
     expect((await captured(['--dry-run', second, '--bundle', bundleFile, '--no-build'])).code).toBe(0);
     expect(readFileSync(first, 'latin1')).toBe(readFileSync(second, 'latin1'));
     const { files } = replayUpload(readFileSync(first, 'latin1'));
-    expect([...files.keys()]).toEqual(['.boot0']);
+    expect([...files.keys()]).toEqual(['.bootcde']);
   });
 
   it('builds first unless --no-build', async () => {
@@ -99,7 +101,7 @@ describe('flash --dry-run', () => {
     const result = await captured(['--dry-run', out, '--bundle', rebuilt]);
     expect(result.code).toBe(0);
     expect(result.out[0]).toMatch(/^build: bundling firmware\/main\.ts/);
-    expect(replayUpload(readFileSync(out, 'latin1')).files.get('.boot0')).toBe(readFileSync(rebuilt, 'latin1'));
+    expect(replayUpload(readFileSync(out, 'latin1')).files.get('.bootcde')).toBe(readFileSync(rebuilt, 'latin1'));
   });
 });
 
@@ -150,5 +152,71 @@ describe('flash: bad input gives one clear line', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^tandem flash: no board answered on \/dev\/ttyTANDEM-NONE/);
     expect(stdout).toContain('flash: connecting to /dev/ttyTANDEM-NONE');
+  });
+});
+
+/** The user's Espruino Linux binary, if any (never part of the repository). */
+function espruinoBinary(): string | undefined {
+  if (process.env.ESPRUINO_BIN) return process.env.ESPRUINO_BIN;
+  const note = '/work/brief/ESPRUINO_BIN';
+  const path = existsSync(note) ? readFileSync(note, 'utf8').trim() : '';
+  return path !== '' && existsSync(path) ? path : undefined;
+}
+
+/**
+ * Runs the binary in `dir` (its Storage is ./espruino.flash there) until `done(output)` or the
+ * timeout, then kills it. Stdin stays an open pipe: at end of input the Linux build reads garbage.
+ */
+function runEspruino(binary: string, dir: string, args: string[], done: (output: string) => boolean, timeoutMs: number): Promise<string> {
+  return new Promise((resolveOutput) => {
+    const child = spawn(binary, args, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let finishing: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('latin1');
+      // Give it a moment more after the awaited line, to catch a second start if there is one.
+      if (finishing === undefined && done(output)) finishing = setTimeout(() => child.kill('SIGKILL'), 1500);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('close', () => {
+      clearTimeout(timer);
+      if (finishing !== undefined) clearTimeout(finishing);
+      resolveOutput(output);
+    });
+  });
+}
+
+describe.skipIf(espruinoBinary() === undefined)('flash: the upload on a real Espruino (ESPRUINO_BIN)', () => {
+  it('stores config and program, starts the program once now and again at the next boot', async () => {
+    const binary = espruinoBinary() as string;
+    const dir = join(workDir, 'real-espruino');
+    mkdirSync(dir, { recursive: true });
+    // A program of our own, so the check does not depend on what firmware/main.ts prints.
+    writeFileSync(
+      join(dir, 'main.ts'),
+      [
+        'declare function require(name: string): { read(file: string): string | undefined };',
+        "const text = require('Storage').read('tandem.cfg');",
+        "console.log('FLASHTEST started for ' + (text === undefined ? 'nobody' : (JSON.parse(text) as { deviceId: string }).deviceId));",
+        '',
+      ].join('\n'),
+    );
+    const program = join(dir, 'program.js');
+    expect((await buildFirmware({ entry: join(dir, 'main.ts'), outFile: program, quiet: true })).ok).toBe(true);
+    const upload = join(dir, 'upload.js');
+    expect((await captured(['--dry-run', upload, '--config', configFile, '--bundle', program, '--no-build'])).code).toBe(0);
+
+    const started = 'FLASHTEST started for dev-7';
+    const first = await runEspruino(binary, dir, [upload], (output) => output.includes(started), 8000);
+    expect(first.split(started).length - 1, first).toBe(1);
+
+    const check = 'print("CFG:"+btoa(require("Storage").read("tandem.cfg")));print("APP:"+btoa(require("Storage").read(".bootcde")));';
+    const second = await runEspruino(binary, dir, ['-e', check], (output) => /APP:[A-Za-z0-9+/=]+\r?\n/.test(output), 8000);
+    expect(second.split(started).length - 1, second).toBe(1);
+    const field = (name: string) => Buffer.from((new RegExp(`${name}:([A-Za-z0-9+/=]+)`).exec(second) ?? ['', ''])[1] as string, 'base64').toString('latin1');
+    expect(JSON.parse(field('CFG'))).toEqual(config);
+    expect(field('APP')).toBe(readFileSync(program, 'latin1'));
   });
 });
