@@ -106,13 +106,19 @@ export function riceParameter(sum: number, count: number): number {
 
 /** [WIRE-13] Rice code of `value` with parameter k: unary quotient then k low bits, or escape. */
 export function writeRice(w: BitWriter, value: number, k: number): void {
-  let scale = 1;
-  for (let i = 0; i < k; i++) scale *= 2;
+  const scale = Math.pow(2, k);
   const quotient = Math.floor(value / scale);
   if (quotient < riceEscapeOnes) {
-    // quotient ones and a zero, in one write: (2^q - 1) * 2.
-    writeBits(w, ((1 << quotient) - 1) * 2, quotient + 1);
-    writeBitsWide(w, value - quotient * scale, k);
+    // quotient ones, a zero, then the k low bits: one write when it fits in 24 bits (the usual
+    // case), because on Espruino every call costs far more than the arithmetic.
+    const low = value - quotient * scale;
+    const length = quotient + 1 + k;
+    if (length <= 24) {
+      writeBits(w, ((1 << quotient) - 1) * 2 * scale + low, length);
+    } else {
+      writeBits(w, ((1 << quotient) - 1) * 2, quotient + 1);
+      writeBitsWide(w, low, k);
+    }
   } else {
     writeBits(w, (1 << riceEscapeOnes) - 1, riceEscapeOnes);
     writeExpGolomb(w, value);

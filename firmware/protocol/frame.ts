@@ -35,6 +35,10 @@ import {
   f32Bits,
   f32FromBits,
   fieldBool,
+  fieldEnum,
+  fieldFixed,
+  fieldInt,
+  fieldUint,
   fieldF32,
   fieldString,
   fieldTimestamp,
@@ -88,8 +92,20 @@ function predictorReset(state: Float64Array, fieldCount: number): void {
 
 /** [WIRE-13] Codes `value` (>= 0) with the field's adaptive Rice parameter, then updates it. */
 function writeAdaptive(w: BitWriter, state: Float64Array, at: number, value: number): void {
-  writeRice(w, value, riceParameter(state[at + slotRiceSum], state[at + slotRiceCount]));
-  adaptiveUpdate(state, at, value);
+  // riceParameter and adaptiveUpdate, inlined: this runs for most fields of every record.
+  let sum = state[at + slotRiceSum];
+  let count = state[at + slotRiceCount];
+  let k = 0;
+  for (let reach = count; reach < sum && k < 30; reach *= 2) k++;
+  writeRice(w, value, k);
+  sum += value;
+  count += 1;
+  if (count >= riceResetCount) {
+    sum = Math.floor(sum / 2);
+    count = count / 2;
+  }
+  state[at + slotRiceSum] = sum;
+  state[at + slotRiceCount] = count;
 }
 
 function adaptiveUpdate(state: Float64Array, at: number, value: number): void {
@@ -125,6 +141,8 @@ export interface FrameEncoder {
   saved: Float64Array;
   texts: string[];
   savedTexts: string[];
+  /** The template has a string field (only then are texts saved for rollback). */
+  hasText: boolean;
   /** Scratch for frameEncodeAppendRecord. */
   scratch: WireValue[];
   /** Field index of the last value error (-1 if none), so callers can name it. */
@@ -133,17 +151,13 @@ export interface FrameEncoder {
 
 /**
  * One encoder, made at start-up and reused for every frame. `crc` defaults to the JS table
- * version; the device passes native E.CRC32 [WIRE-5].
+ * version; the device passes native E.CRC32 [WIRE-5]. `fieldsMax` (default and at most
+ * wireTemplateFieldsMax) is the most fields of any template it will encode: the predictor
+ * arrays are sized by it, so a device with small templates pays less memory.
  */
-export function createFrameEncoder(crc?: Crc32): FrameEncoder {
-  const texts: string[] = [];
-  const savedTexts: string[] = [];
-  const scratch: WireValue[] = [];
-  for (let i = 0; i < wireTemplateFieldsMax; i++) {
-    texts.push('');
-    savedTexts.push('');
-    scratch.push(0);
-  }
+export function createFrameEncoder(crc?: Crc32, fieldsMax?: number): FrameEncoder {
+  const fields = fieldsMax !== undefined && fieldsMax < wireTemplateFieldsMax ? fieldsMax : wireTemplateFieldsMax;
+  // texts, savedTexts and scratch fill in on first use: Espruino arrays cost JsVars per element.
   return {
     crc: crc !== undefined ? crc : crc32,
     template: null,
@@ -155,11 +169,12 @@ export function createFrameEncoder(crc?: Crc32): FrameEncoder {
     count: 0,
     base: 0,
     writer: createBitWriter(),
-    state: new Float64Array(wireTemplateFieldsMax * slots),
-    saved: new Float64Array(wireTemplateFieldsMax * slots),
-    texts: texts,
-    savedTexts: savedTexts,
-    scratch: scratch,
+    state: new Float64Array(fields * slots),
+    saved: new Float64Array(fields * slots),
+    texts: [],
+    savedTexts: [],
+    hasText: false,
+    scratch: [],
     errorField: -1,
   };
 }
@@ -170,6 +185,7 @@ export function createFrameEncoder(crc?: Crc32): FrameEncoder {
  * to define; 0 if unused). Returns wireOk or wireErrorFull.
  */
 export function frameEncodeBegin(enc: FrameEncoder, template: Template, bytes: Uint8Array, offset: number, length: number, firstSeq: number): number {
+  if (template.fields.length * slots > enc.state.length) throw new Error('template ' + template.name + ' has more fields than the encoder was made for');
   const end = offset + (length < wireFrameBytesMax ? length : wireFrameBytesMax);
   enc.template = template;
   enc.bytes = bytes;
@@ -190,6 +206,8 @@ export function frameEncodeBegin(enc: FrameEncoder, template: Template, bytes: U
   const at = writeVarint(bytes, offset + 7, end - 4, firstSeq);
   if (at < 0) return wireErrorFull;
   enc.headerEnd = at;
+  enc.hasText = false;
+  for (let f = 0; f < template.fields.length; f++) if (template.fields[f].kind === fieldString) enc.hasText = true;
   predictorReset(enc.state, template.fields.length);
   return wireOk;
 }
@@ -197,6 +215,56 @@ export function frameEncodeBegin(enc: FrameEncoder, template: Template, bytes: U
 function writeText(w: BitWriter, text: string): void {
   writeExpGolomb(w, text.length);
   for (let i = 0; i < text.length; i++) writeBits(w, text.charCodeAt(i), 8);
+}
+
+/**
+ * [WIRE-3] A timestamp: the first record's primary timestamp is the header's base; later ones
+ * are coded against the expected interval, the last delta seen twice in a row.
+ */
+function writeTimestamp(enc: FrameEncoder, w: BitWriter, state: Float64Array, at: number, q: number, index: number, primary: boolean): void {
+  if (index === 0) {
+    if (!primary) writeExpGolomb(w, zigzag(q - enc.base));
+  } else {
+    const delta = q - state[at + slotPrevious];
+    if (index === 1) {
+      writeExpGolomb(w, zigzag(delta));
+      state[at + slotExpectedDelta] = delta;
+    } else {
+      writeAdaptive(w, state, at, zigzag(delta - state[at + slotExpectedDelta]));
+      if (delta === state[at + slotLastDelta]) state[at + slotExpectedDelta] = delta;
+    }
+    state[at + slotLastDelta] = delta;
+  }
+  state[at + slotPrevious] = q;
+}
+
+/** [WIRE-3] bool, f32 and string fields. */
+function writeOther(enc: FrameEncoder, w: BitWriter, state: Float64Array, at: number, f: number, kind: number, value: WireValue, index: number): void {
+  if (kind === fieldBool) {
+    writeBits(w, value === true ? 1 : 0, 1);
+  } else if (kind === fieldF32) {
+    const bits = f32Bits(value as number);
+    if (index > 0) {
+      if (bits === state[at + slotPrevious]) {
+        writeBits(w, 0, 1);
+        return;
+      }
+      writeBits(w, 1, 1);
+    }
+    writeBitsWide(w, bits, 32);
+    state[at + slotPrevious] = bits;
+  } else {
+    const text = value as string;
+    if (index > 0) {
+      if (text === enc.texts[f]) {
+        writeBits(w, 0, 1);
+        return;
+      }
+      writeBits(w, 1, 1);
+    }
+    writeText(w, text);
+    enc.texts[f] = text;
+  }
 }
 
 /**
@@ -232,7 +300,7 @@ export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue
     bitWriterReset(w, enc.bytes, at, enc.end - 4);
   } else {
     enc.saved.set(state);
-    for (let f = 0; f < fields.length; f++) if (fields[f].kind === fieldString) enc.savedTexts[f] = enc.texts[f];
+    if (enc.hasText) for (let f = 0; f < fields.length; f++) if (fields[f].kind === fieldString) enc.savedTexts[f] = enc.texts[f];
   }
   const savedPosition = w.position;
   const savedPending = w.pending;
@@ -241,56 +309,17 @@ export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue
   for (let f = 0; f < fields.length; f++) {
     const field = fields[f];
     const kind = field.kind;
-    const value = values[f];
     const at = f * slots;
-    if (kind === fieldBool) {
-      writeBits(w, value === true ? 1 : 0, 1);
-    } else if (kind === fieldF32) {
-      const bits = f32Bits(value as number);
-      if (index > 0) {
-        if (bits === state[at + slotPrevious]) {
-          writeBits(w, 0, 1);
-          continue;
-        }
-        writeBits(w, 1, 1);
-      }
-      writeBitsWide(w, bits, 32);
-      state[at + slotPrevious] = bits;
-    } else if (kind === fieldString) {
-      const text = value as string;
-      if (index > 0) {
-        if (text === enc.texts[f]) {
-          writeBits(w, 0, 1);
-          continue;
-        }
-        writeBits(w, 1, 1);
-      }
-      writeText(w, text);
-      enc.texts[f] = text;
-    } else {
-      const q = quantize(field, value);
-      if (kind === fieldTimestamp) {
-        // [WIRE-3] The first record's primary timestamp is the header's base; later ones are
-        // coded against the expected interval: the last delta seen twice in a row.
-        if (index === 0) {
-          if (f !== tsField) writeExpGolomb(w, zigzag(q - enc.base));
-        } else {
-          const delta = q - state[at + slotPrevious];
-          if (index === 1) {
-            writeExpGolomb(w, zigzag(delta));
-            state[at + slotExpectedDelta] = delta;
-          } else {
-            writeAdaptive(w, state, at, zigzag(delta - state[at + slotExpectedDelta]));
-            if (delta === state[at + slotLastDelta]) state[at + slotExpectedDelta] = delta;
-          }
-          state[at + slotLastDelta] = delta;
-        }
-      } else if (index === 0) {
-        writeExpGolomb(w, q - field.minQ);
-      } else {
-        writeAdaptive(w, state, at, zigzag(q - state[at + slotPrevious]));
-      }
+    // Most common kinds first: Espruino reads past every branch it does not take.
+    if (kind === fieldUint || kind === fieldInt || kind === fieldFixed || kind === fieldEnum) {
+      const q = quantize(field, values[f]);
+      if (index === 0) writeExpGolomb(w, q - field.minQ);
+      else writeAdaptive(w, state, at, zigzag(q - state[at + slotPrevious]));
       state[at + slotPrevious] = q;
+    } else if (kind === fieldTimestamp) {
+      writeTimestamp(enc, w, state, at, quantize(field, values[f]), index, f === tsField);
+    } else {
+      writeOther(enc, w, state, at, f, kind, values[f], index);
     }
   }
 
@@ -302,7 +331,7 @@ export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue
     w.pendingBits = savedPendingBits;
     if (index > 0) {
       state.set(enc.saved);
-      for (let f = 0; f < fields.length; f++) if (fields[f].kind === fieldString) enc.texts[f] = enc.savedTexts[f];
+      if (enc.hasText) for (let f = 0; f < fields.length; f++) if (fields[f].kind === fieldString) enc.texts[f] = enc.savedTexts[f];
     }
     return wireErrorFull;
   }
@@ -363,8 +392,6 @@ export interface FrameDecoder {
 }
 
 export function createFrameDecoder(registry: TemplateRegistry, crc?: Crc32): FrameDecoder {
-  const texts: string[] = [];
-  for (let i = 0; i < wireTemplateFieldsMax; i++) texts.push('');
   return {
     crc: crc !== undefined ? crc : crc32,
     registry: registry,
@@ -377,7 +404,7 @@ export function createFrameDecoder(registry: TemplateRegistry, crc?: Crc32): Fra
     end: 0,
     reader: createBitReader(),
     state: new Float64Array(wireTemplateFieldsMax * slots),
-    texts: texts,
+    texts: [],
     cursor: { position: 0 },
   };
 }

@@ -286,12 +286,16 @@ const f32Largest = 3.4028234663852886e38;
  */
 export function checkValue(field: Field, value: WireValue | undefined | null): number {
   const k = field.kind;
-  if (k === fieldBool) return typeof value === 'boolean' ? wireOk : wireErrorType;
-  if (k === fieldString) {
-    if (typeof value !== 'string') return wireErrorType;
-    for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 255) return wireErrorType;
-    return value.length <= field.maxLength ? wireOk : wireErrorRange;
+  // The numeric kinds first: they are most fields of most templates, and Espruino pays for
+  // every branch it has to read past.
+  if (k === fieldUint || k === fieldInt || k === fieldFixed || k === fieldTimestamp) {
+    if (typeof value !== 'number' || value !== value) return wireErrorType;
+    // Infinity passes this test and fails the range check below.
+    if (k !== fieldFixed && k !== fieldTimestamp && value !== Math.floor(value)) return wireErrorType;
+    const q = quantize(field, value);
+    return q >= field.minQ && q <= field.maxQ ? wireOk : wireErrorRange;
   }
+  if (k === fieldBool) return typeof value === 'boolean' ? wireOk : wireErrorType;
   if (k === fieldEnum) {
     if (typeof value === 'string') {
       for (let i = 0; i < field.labels.length; i++) if (field.labels[i] === value) return wireOk;
@@ -300,15 +304,14 @@ export function checkValue(field: Field, value: WireValue | undefined | null): n
     if (typeof value !== 'number' || value !== Math.floor(value)) return wireErrorType;
     return value >= 0 && value < field.labels.length ? wireOk : wireErrorRange;
   }
-  if (typeof value !== 'number' || value !== value) return wireErrorType;
-  if (k === fieldF32) {
-    if (value === Infinity || value === -Infinity) return wireErrorType;
-    return value >= -f32Largest && value <= f32Largest ? wireOk : wireErrorRange;
+  if (k === fieldString) {
+    if (typeof value !== 'string') return wireErrorType;
+    for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 255) return wireErrorType;
+    return value.length <= field.maxLength ? wireOk : wireErrorRange;
   }
-  if (value === Infinity || value === -Infinity) return wireErrorRange;
-  if ((k === fieldUint || k === fieldInt) && value !== Math.floor(value)) return wireErrorType;
-  const q = quantize(field, value);
-  return q >= field.minQ && q <= field.maxQ ? wireOk : wireErrorRange;
+  // f32
+  if (typeof value !== 'number' || value !== value || value === Infinity || value === -Infinity) return wireErrorType;
+  return value >= -f32Largest && value <= f32Largest ? wireOk : wireErrorRange;
 }
 
 /** The integer a checked value is coded as (bool 0/1, enum index, fixed steps, timestamp steps). */
