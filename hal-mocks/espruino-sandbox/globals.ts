@@ -29,7 +29,7 @@ export const hideMissingBuiltinsScript = `(function () {
     'Reflect', 'Intl', 'SharedArrayBuffer', 'Atomics', 'WebAssembly', 'BigInt', 'BigInt64Array',
     'BigUint64Array', 'AggregateError', 'RangeError', 'EvalError', 'TextEncoder', 'TextDecoder',
     'Buffer', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'structuredClone', 'escape',
-    'unescape', 'console', 'Iterator']);
+    'unescape', 'console', 'Iterator', 'URIError', 'encodeURI', 'decodeURI']);
   drop(Array, ['from', 'of', 'fromAsync']);
   drop(Array.prototype, ['reduceRight', 'lastIndexOf', 'flat', 'flatMap', 'at', 'findLast',
     'findLastIndex', 'keys', 'values', 'entries', 'copyWithin', 'toReversed', 'toSorted',
@@ -40,7 +40,9 @@ export const hideMissingBuiltinsScript = `(function () {
     'copyWithin', 'entries', 'keys', 'values', 'toReversed', 'toSorted', 'with']);
   // BYTES_PER_ELEMENT cannot be deleted (non-configurable) and is left in place: the build gate refuses it.
   drop(ArrayBuffer.prototype, ['slice', 'resize', 'transfer', 'transferToFixedLength']);
-  drop(Number, ['isInteger', 'isFinite', 'isSafeInteger']);
+  drop(ArrayBuffer, ['isView']);
+  drop(DataView.prototype, ['getBigInt64', 'getBigUint64', 'setBigInt64', 'setBigUint64']);
+  drop(Number, ['isInteger', 'isFinite', 'isSafeInteger', 'isNaN', 'parseFloat', 'parseInt']);
   // MAX_SAFE_INTEGER, MIN_SAFE_INTEGER and EPSILON cannot be deleted: swap in a Number without them.
   var OriginalNumber = Number;
   var EspruinoNumber = function Number(value) {
@@ -48,19 +50,19 @@ export const hideMissingBuiltinsScript = `(function () {
     return new.target ? Object(number) : number;
   };
   EspruinoNumber.prototype = OriginalNumber.prototype;
-  var kept = ['MAX_VALUE', 'MIN_VALUE', 'NaN', 'POSITIVE_INFINITY', 'NEGATIVE_INFINITY', 'parseFloat', 'parseInt', 'isNaN'];
+  var kept = ['MAX_VALUE', 'MIN_VALUE', 'NaN', 'POSITIVE_INFINITY', 'NEGATIVE_INFINITY'];
   for (var k = 0; k < kept.length; k++) EspruinoNumber[kept[k]] = OriginalNumber[kept[k]];
   Object.defineProperty(OriginalNumber.prototype, 'constructor', { value: EspruinoNumber, writable: true, configurable: true });
   g.Number = EspruinoNumber;
   drop(Number.prototype, ['toPrecision', 'toExponential']);
-  drop(Math, ['fround', 'imul', 'clz32', 'trunc', 'log2', 'log10', 'hypot', 'cbrt', 'sign',
-    'expm1', 'log1p', 'sinh', 'cosh', 'tanh', 'asinh', 'acosh', 'atanh']);
+  drop(Math, ['fround', 'imul', 'clz32', 'trunc', 'log2', 'log10', 'hypot', 'cbrt', 'expm1', 'log1p', 'sinh', 'cosh', 'tanh', 'asinh', 'acosh', 'atanh']);
   drop(String, ['fromCodePoint', 'raw']);
   drop(String.prototype, ['trimStart', 'trimEnd', 'trimLeft', 'trimRight', 'codePointAt',
-    'matchAll', 'search', 'normalize', 'at', 'isWellFormed', 'toWellFormed']);
+    'matchAll', 'search', 'normalize', 'at', 'isWellFormed', 'toWellFormed', 'localeCompare']);
   drop(Date, ['UTC']);
   drop(Date.prototype, ['setUTCDate', 'setUTCFullYear', 'setUTCHours', 'setUTCMilliseconds',
-    'setUTCMinutes', 'setUTCMonth', 'setUTCSeconds']);
+    'setUTCMinutes', 'setUTCMonth', 'setUTCSeconds', 'toLocaleString', 'toLocaleDateString',
+    'toLocaleTimeString']);
   drop(Object, ['freeze', 'seal', 'is', 'isFrozen', 'isSealed', 'getOwnPropertySymbols']);
   drop(Promise, ['race', 'allSettled', 'any', 'withResolvers', 'try']);
   drop(Promise.prototype, ['finally']);
@@ -82,7 +84,36 @@ export const hideMissingBuiltinsScript = `(function () {
     return fromCharCode.apply(String, arguments);
   };
   g.global = g;
+  // Espruino's own error class for interpreter failures.
+  g.InternalError = function InternalError(message) {
+    var error = new Error(message);
+    error.name = 'InternalError';
+    return error;
+  };
 })();`;
+
+/**
+ * Espruino throws when code reads a method that does not exist on a string or a number
+ * ("s.trimStart" throws, it is not undefined), so feature tests like `if (s.trimStart)` fail
+ * on the device. This puts a throwing guard behind String.prototype and Number.prototype of the
+ * context (symbols and a few names engines probe are let through). Host code is unaffected:
+ * primitives use the prototypes of the realm that reads them.
+ */
+export function guardPrimitivePrototypes(context: { String: StringConstructor; Number: NumberConstructor; Object: ObjectConstructor; Error: ErrorConstructor }): void {
+  const objectPrototype = context.Object.prototype;
+  const passThrough = new Set(['toJSON', 'then', 'constructor', 'valueOf', 'toString', '__proto__']);
+  for (const [owner, kind] of [[context.String.prototype, 'String'], [context.Number.prototype, 'Number']] as const) {
+    const guard = new Proxy(objectPrototype, {
+      get(target, key, receiver) {
+        // Only reads on the values themselves throw; String.prototype.x stays undefined, as on Espruino.
+        const onValue = typeof receiver === 'string' || typeof receiver === 'number';
+        if (!onValue || typeof key === 'symbol' || passThrough.has(key) || key in target) return Reflect.get(target, key, receiver) as unknown;
+        throw new context.Error(`Field or method "${key}" does not already exist, and can't create it on ${kind}`);
+      },
+    });
+    Object.setPrototypeOf(owner, guard);
+  }
+}
 
 function isArrayBuffer(value: unknown): value is ArrayBuffer {
   return Object.prototype.toString.call(value) === '[object ArrayBuffer]';

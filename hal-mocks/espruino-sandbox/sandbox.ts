@@ -9,7 +9,7 @@
 // limits): the build gate and a real binary (real-espruino.ts) catch those.
 import { readFileSync } from 'node:fs';
 import vm from 'node:vm';
-import { bytesOf, byteString, crc32, formatValue, hideMissingBuiltinsScript, sizeOfJsVars, type ContextRealm } from './globals.ts';
+import { bytesOf, byteString, crc32, formatValue, guardPrimitivePrototypes, hideMissingBuiltinsScript, sizeOfJsVars, type ContextRealm } from './globals.ts';
 import { RealScheduler, type SandboxScheduler } from './scheduler.ts';
 import { createNetModule, SocketRegistry, type SocketHost } from './sockets.ts';
 import { EspruinoStorage, PowerLossError, type StorageRealm } from './storage.ts';
@@ -72,6 +72,7 @@ export class EspruinoSandbox {
   private currentState: SandboxState = 'off';
   private bootCount = 0;
   private bootedAtMs = 0;
+  private killListeners: unknown[] = [];
 
   constructor(options: EspruinoSandboxOptions = {}) {
     this.options = options;
@@ -104,6 +105,7 @@ export class EspruinoSandbox {
     const code = this.options.code ?? readFileSync(this.options.bundlePath ?? 'dist/firmware.js', 'utf8');
     this.context = vm.createContext({}, { name: 'espruino', codeGeneration: { strings: true, wasm: false } });
     vm.runInContext(hideMissingBuiltinsScript, this.context);
+    guardPrimitivePrototypes(vm.runInContext('({ String, Number, Object, Error })', this.context) as Parameters<typeof guardPrimitivePrototypes>[0]);
     this.realm = vm.runInContext('({ Array, ArrayBuffer, Uint8Array, Error, TypeError, JSON, Object })', this.context) as ContextRealm;
     this.currentStorage = this.openStorage();
     this.installGlobals(this.context, code.length);
@@ -156,6 +158,9 @@ export class EspruinoSandbox {
 
   private halt(reason: SandboxHaltReason): void {
     if (this.currentState === 'off') return;
+    // A clean stop lets E.on('kill') listeners run first, as Espruino does before a reset.
+    if (reason !== 'power-loss' && this.currentState === 'running') for (const listener of this.killListeners.splice(0)) this.runCallback(listener, []);
+    this.killListeners = [];
     const wasRunning = this.currentState === 'running';
     this.currentState = 'off';
     for (const timer of this.timers.values()) this.scheduler.cancel(timer.handle);
@@ -319,6 +324,11 @@ export class EspruinoSandbox {
         CRC32: (data: unknown) => crc32(bytesOf([data])),
         getSizeOf: (value: unknown, depth?: unknown) => sizeOfJsVars(value, depth === undefined ? 8 : Number(depth)),
         getErrorFlags: () => new realm.Array(),
+        /** Events of E: 'kill' listeners run when the device is stopped or power-cycled cleanly. */
+        on: (event: unknown, listener: unknown) => {
+          if (String(event) === 'kill') this.killListeners.push(listener);
+        },
+        toJS: (value: unknown) => formatValue(value),
       },
       process: {
         version: espruinoVersion,

@@ -70,6 +70,34 @@ describe.skipIf(!haveBinary)(`real Espruino binary (ESPRUINO_BIN=${binaryPath ||
     expect(sandboxImage.equals(realImage)).toBe(true);
   });
 
+  it('globals: the sandbox offers and hides what the real interpreter does, but for known gaps', async () => {
+    const scriptPath = join(import.meta.dirname, 'fixtures', 'globals-probe.js');
+    const realLines: string[] = [];
+    device = new RealEspruino({ binaryPath, workDir: temporaryDir('espruino'), bundlePath: scriptPath, onConsoleLine: (line) => realLines.push(line) });
+    await device.start();
+    const sandboxLines: string[] = [];
+    const sandbox = new EspruinoSandbox({ code: readFileSync(scriptPath, 'utf8'), platform: 'linux', flashPageCount: 4, onConsoleLine: (line) => sandboxLines.push(line) });
+    sandbox.boot();
+    await waitFor(() => sandbox.state === 'off', 'the probe to quit');
+    // Known and documented in hal-mocks/README.md: V8 objects are objects, not functions;
+    // BYTES_PER_ELEMENT cannot be deleted; reading a missing method of a typed array, an
+    // ArrayBuffer or a Date gives undefined where Espruino throws or has none.
+    const known = /^(E|JSON|Math|Modules|process)=|^Uint8Array\.BYTES_PER_ELEMENT=|^[ub]\.\w+=THROWS$|^d\.toLocaleString=/;
+    const entries = (lines: string[], prefix: string): string[] =>
+      (lines.find((line) => line.startsWith(prefix)) ?? '').split(' ').slice(1).filter((entry) => !known.test(entry));
+    for (const prefix of ['GLOBALS ', 'METHODS ']) {
+      const real = entries(realLines, prefix);
+      expect(real.length, prefix).toBeGreaterThan(100);
+      const realTypes = new Map(real.map((entry) => entry.split('=') as [string, string]));
+      expect(entries(sandboxLines, prefix).length, prefix).toBe(real.length);
+      const mismatches = entries(sandboxLines, prefix).filter((entry) => {
+        const [name, kind] = entry.split('=') as [string, string];
+        return realTypes.has(name) && realTypes.get(name) !== kind;
+      });
+      expect(mismatches, prefix).toEqual([]);
+    }
+  });
+
   it('sockets: the same 536-byte chunks and the same bytes on the wire in both', async () => {
     const payload = Buffer.alloc(5000);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;

@@ -15,7 +15,8 @@ describe('sandbox globals', () => {
   const present = [
     'E', 'getTime', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'changeInterval', 'console', 'print',
     'require', 'process', 'Modules', 'Date', 'Math', 'JSON', 'Uint8Array', 'Int32Array', 'Float64Array', 'ArrayBuffer',
-    'DataView', 'Promise', 'Error', 'TypeError', 'SyntaxError', 'ReferenceError', 'btoa', 'atob', 'parseInt', 'global',
+    'DataView', 'Promise', 'Error', 'TypeError', 'SyntaxError', 'ReferenceError', 'InternalError', 'btoa', 'atob',
+    'parseInt', 'global', 'Math.sign', 'Object.fromEntries', 'E.on', 'E.toJS',
   ];
   const hidden = [
     'Map', 'Set', 'WeakMap', 'WeakSet', 'Symbol', 'Proxy', 'Reflect', 'Buffer', 'TextEncoder', 'TextDecoder',
@@ -24,9 +25,10 @@ describe('sandbox globals', () => {
     'Array.prototype.lastIndexOf', 'Array.prototype.reduceRight', 'Promise.race', 'Promise.allSettled', 'Promise.any',
     'Promise.prototype.finally', 'Number.isInteger', 'Number.isFinite', 'Number.MAX_SAFE_INTEGER', 'Number.EPSILON',
     'Math.trunc', 'Math.imul', 'Math.fround', 'Math.clz32', 'Math.log2', 'Math.log10', 'Math.hypot', 'Math.cbrt',
-    'Math.sign', 'Object.freeze', 'Object.seal', 'Object.is', 'Date.UTC', 'String.prototype.trimStart',
+    'Object.freeze', 'Object.seal', 'Object.is', 'Date.UTC', 'String.prototype.trimStart',
     'String.prototype.codePointAt', 'String.fromCodePoint', 'String.prototype.matchAll', 'Uint8Array.from',
     'ArrayBuffer.prototype.slice', 'Number.prototype.toPrecision', 'process.exit',
+    'URIError', 'encodeURI', 'decodeURI', 'Number.isNaN', 'Number.parseFloat', 'ArrayBuffer.isView',
   ];
 
   it('offers what Espruino has', () => {
@@ -60,6 +62,16 @@ describe('sandbox globals', () => {
     await waitFor(() => sandbox.state === 'off', 'quit');
     expect(halts).toEqual(['quit']);
     expect(sandbox.timerCount).toBe(0);
+  });
+
+  it('throws, as Espruino does, when code reads a missing method of a string or number', () => {
+    const { sandbox } = device('');
+    sandbox.boot();
+    expect(() => sandbox.evaluate('"x".trimStart')).toThrow('Field or method "trimStart" does not already exist, and can\'t create it on String');
+    expect(() => sandbox.evaluate('(1.5).toPrecision')).toThrow(/"toPrecision" does not already exist/);
+    expect(sandbox.evaluate('" x ".trim() + "a,b".split(",").length + (5).toFixed(1) + "ab".padStart(3, "-")')).toBe('x25.0-ab');
+    expect(sandbox.evaluate('var o = {}; o.missing')).toBeUndefined();
+    sandbox.stop();
   });
 
   it('mimics Espruino quirks: split ignores its limit, JSON ignores replacers, fromCharCode takes 256', () => {
