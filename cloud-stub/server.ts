@@ -14,7 +14,11 @@ import { createCloudMetrics, type Metrics } from './metrics.ts';
 import { loadOrCreateAdminToken, loadOrCreateServiceCredential, openRepository, redactUrl, resolveDataDir } from './data-dir.ts';
 import type { Repository } from './storage/repository.ts';
 import { ensureTlsMaterial } from './tls-material.ts';
-import type { DeviceTransport, Log, UplinkHandler, UplinkMessage } from './transport.ts';
+import type { DeviceTransport, Log, UplinkHandler } from './transport.ts';
+import { createRpcProxy, loadRpcRoutes } from './rpc-proxy.ts';
+import { syncSessionFactory } from './sync-session.ts';
+import { createDefaultRegistry } from '../firmware/protocol/templates/index.ts';
+import { allStateTemplates } from '../firmware/protocol/templates/state-index.ts';
 
 export { PortInUseError } from './embedded-broker.ts';
 export { ExternalBrokerError } from './external-broker.ts';
@@ -57,6 +61,8 @@ export interface CloudOptions {
   /** A ready repository (tests); the cloud does not close what it did not open. */
   repository?: Repository;
   session?: SessionFactory;
+  /** RPC routes file (JSON, see cloud-stub/rpc-proxy.ts); without it every RPC is refused. */
+  rpcRoutesPath?: string;
   /** Progress and operating-error lines (default: console.log). */
   log?: Log;
   /** How often expired cloud-to-device messages are swept (default 1000 ms). */
@@ -83,17 +89,17 @@ export interface RunningCloud {
   stop(): Promise<void>;
 }
 
-/** Until the sync session is installed, uplinks are counted and otherwise ignored. */
-function placeholderSession(context: CloudContext): UplinkHandler {
-  let warned = false;
-  return {
-    async handleUplink(message: UplinkMessage) {
-      if (message.channel === 'uplink' && !warned) {
-        warned = true;
-        context.log(`no sync session installed: uplinks (first from ${message.deviceId}) are counted and not processed`);
-      }
-    },
-  };
+/**
+ * The sync session the cloud runs unless a test passes its own: every template the product knows,
+ * the known state templates, and RPC routes from the routes file when one is given.
+ */
+function defaultSession(options: CloudOptions): SessionFactory {
+  const routes = options.rpcRoutesPath === undefined ? null : loadRpcRoutes(options.rpcRoutesPath);
+  return syncSessionFactory({
+    templates: createDefaultRegistry(),
+    stateTemplates: allStateTemplates(),
+    rpc: routes === null ? undefined : createRpcProxy(routes),
+  });
 }
 
 /** Stops taking uplinks, then lets the ones already received finish (bounded), so their commits land. */
@@ -192,7 +198,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
     }
 
     const context: CloudContext = { repository, ingest, transport, live, metrics, log, now };
-    const session = (options.session ?? placeholderSession)(context);
+    const session = (options.session ?? defaultSession(options))(context);
     transport.setHandler({
       handleUplink: (message) => session.handleUplink(message),
       deviceConnection: (deviceId, connected) => {

@@ -81,6 +81,8 @@ export interface SyncStatus {
   duplicates: number;
   conflicts: number;
   framesSent: number;
+  /** Bytes of event frames sent (the codec's output), and of every uplink payload. */
+  frameBytesSent: number;
   bytesSent: number;
 }
 
@@ -156,7 +158,7 @@ export class SyncEngine {
     this.nextPeriodicMs = 0;
     this.idleSinceMs = -1;
     this.lastMessageSeq = options.messageSeqKeyId >= 0 && state.has(options.messageSeqKeyId) ? (state.getNumber(options.messageSeqKeyId) as number) : 0;
-    this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, framesSent: 0, bytesSent: 0 };
+    this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, framesSent: 0, frameBytesSent: 0, bytesSent: 0 };
   }
 
   /** Starts syncing: connects now (continuous) or at the first period (periodic). */
@@ -487,15 +489,15 @@ export class SyncEngine {
 
   /**
    * [SYNC-2] One EVENTS message: events after sentSeq, oldest first, of one template, as many as
-   * fit one frame. Returns true when it sent one and more may follow.
+   * fit one frame (read from the cache a batch buffer at a time). Returns true when it sent one.
    */
   private sendEventFrame(): boolean {
     const cache = this.cache;
     if (cache.totalCount() === 0) return false;
     const batch = this.batch;
-    const written = cache.readBatch(this.sentSeq, batch, 0, batch.length);
-    const info = cache.batch;
-    if (written === 0 || info.count === 0) return false;
+    let afterSeq = this.sentSeq;
+    if (cache.readBatch(afterSeq, batch, 0, batch.length) === 0 || cache.batch.count === 0) return false;
+    const firstSeq = cache.batch.firstSeq;
     const out = this.out;
     out[0] = syncEvents;
     // [SYNC-2] The oldest event still held tells the cloud that anything older was acknowledged
@@ -505,29 +507,38 @@ export class SyncEngine {
     const templateId = batch[eventBatchHeaderBytes];
     const template = this.templateById(templateId);
     const enc = this.encoder;
-    if (template === null || frameEncodeBegin(enc, template, out, frameAt, wireFrameBytesMax, info.firstSeq) !== 0) {
-      this.log.error('sync: cached event ' + info.firstSeq + ' has unknown template ' + templateId);
+    if (template === null || frameEncodeBegin(enc, template, out, frameAt, wireFrameBytesMax, firstSeq) !== 0) {
+      this.log.error('sync: cached event ' + firstSeq + ' has unknown template ' + templateId);
       return false;
     }
-    let at = 0;
     let appended = 0;
-    for (let i = 0; i < info.count; i++) {
-      const length = batch[at] | (batch[at + 1] << 8);
-      const recordAt = at + eventBatchHeaderBytes;
-      if (batch[recordAt] !== templateId) break;
-      const code = frameEncodeAppendRecord(enc, batch, recordAt + eventTemplateIdBytes, recordAt + length);
-      if (code !== 0) break;
-      appended++;
-      at = recordAt + length;
+    let frameFull = false;
+    // Each round appends at least one event or ends the frame, so this ends within the cache's count.
+    while (!frameFull) {
+      const count = cache.batch.count;
+      let at = 0;
+      for (let i = 0; i < count; i++) {
+        const length = batch[at] | (batch[at + 1] << 8);
+        const recordAt = at + eventBatchHeaderBytes;
+        if (batch[recordAt] !== templateId || frameEncodeAppendRecord(enc, batch, recordAt + eventTemplateIdBytes, recordAt + length) !== 0) {
+          frameFull = true;
+          break;
+        }
+        appended++;
+        afterSeq = cache.batch.firstSeq + i;
+        at = recordAt + length;
+      }
+      if (!frameFull && (cache.readBatch(afterSeq, batch, 0, batch.length) === 0 || cache.batch.count === 0)) break;
     }
     if (appended === 0) {
-      this.log.error('sync: cached event ' + info.firstSeq + ' does not encode');
+      this.log.error('sync: cached event ' + firstSeq + ' does not encode');
       return false;
     }
     const frameLength = frameEncodeFinish(enc);
     if (!this.publish(frameAt + frameLength)) return false;
-    this.sentSeq = info.firstSeq + appended - 1;
+    this.sentSeq = firstSeq + appended - 1;
     this.status.framesSent++;
+    this.status.frameBytesSent += frameLength;
     return true;
   }
 

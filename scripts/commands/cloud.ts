@@ -1,6 +1,7 @@
 // `tandem cloud`: runs the cloud stub alone (broker, storage, HTTP API) until Ctrl-C.
 import { ExternalBrokerError, PortInUseError, startCloud } from '../../cloud-stub/server.ts';
 import { TlsMaterialError } from '../../cloud-stub/tls-material.ts';
+import { RpcConfigError } from '../../cloud-stub/rpc-proxy.ts';
 import { parseOptions, parseWholeNumber, runCommand, UsageError } from '../cli.ts';
 
 export const summary = 'Run the cloud stub alone: MQTT broker, storage and HTTP API (Ctrl-C stops it)';
@@ -13,6 +14,7 @@ const usage = `Usage: tandem cloud [options]
   --http-port N     HTTP API port (default 8080)
   --host ADDR       address to listen on (default 0.0.0.0, all interfaces)
   --data-dir DIR    data directory (default TANDEM_DATA_DIR or .tandem/cloud)
+  --rpc-routes FILE RPC routes the devices may call (JSON; see cloud-stub/rpc-proxy.ts)
 
 Environment:
   MQTT_URL            use this external broker (shared subscriptions) instead of the embedded one
@@ -35,6 +37,7 @@ export function run(args: string[]): Promise<number> {
       'http-port': { type: 'string' },
       host: { type: 'string' },
       'data-dir': { type: 'string' },
+      'rpc-routes': { type: 'string' },
     });
     if (values.help) {
       console.log(usage);
@@ -55,10 +58,11 @@ export function run(args: string[]): Promise<number> {
         mqttUrl: process.env.MQTT_URL,
         shareGroup: process.env.TANDEM_SHARE_GROUP,
         databaseUrl: process.env.DATABASE_URL,
+        rpcRoutesPath: values['rpc-routes'],
         log: (line) => console.log(`cloud: ${line}`),
       });
     } catch (error) {
-      if (error instanceof PortInUseError || error instanceof ExternalBrokerError || error instanceof TlsMaterialError) {
+      if (error instanceof PortInUseError || error instanceof ExternalBrokerError || error instanceof TlsMaterialError || error instanceof RpcConfigError) {
         throw new UsageError(`tandem cloud: ${error.message}`);
       }
       const code = (error as NodeJS.ErrnoException).code;

@@ -7,6 +7,7 @@ import { createDefaultRegistry, telemetryTemplate } from '../../firmware/protoco
 import { Device, deviceDefaults, type DeviceApp, type DeviceOptions } from '../../firmware/core/device.ts';
 import { FlashSimulator, seededRandom } from '../../hal-mocks/flash-simulator.ts';
 import { NodeNetwork } from '../../hal-mocks/node-network.ts';
+import type { Network, Socket, SocketHandlers } from '../../firmware/hal/socket.ts';
 import { provisionDevice } from '../../cloud-stub/provisioning.ts';
 import { startCloud, type RunningCloud } from '../../cloud-stub/server.ts';
 import { syncSessionFactory } from '../../cloud-stub/sync-session.ts';
@@ -57,7 +58,7 @@ export interface TestDevice {
 }
 
 /** A device core on PC hardware. Pass the same flash to model a reboot. */
-export function createTestDevice(config: DeviceConfig, flash?: FlashSimulator, overrides: Partial<DeviceOptions> = {}): TestDevice {
+export function createTestDevice(config: DeviceConfig, flash?: FlashSimulator, overrides: Partial<DeviceOptions> = {}, network?: Network): TestDevice {
   const logs: string[] = [];
   const messages: { seq: number; body: string }[] = [];
   const stateChanges: number[] = [];
@@ -71,7 +72,7 @@ export function createTestDevice(config: DeviceConfig, flash?: FlashSimulator, o
   const options: DeviceOptions = { ...deviceDefaults(demoStateTemplate, [telemetryTemplate]), tickMs: 10, mqttBackoffMsMin: 50, mqttBackoffMsMax: 200, ...overrides };
   const device = new Device(
     {
-      network: new NodeNetwork(),
+      network: network ?? new NodeNetwork(),
       flash: area,
       clock: { nowMs: () => Date.now() - started, epochMs: () => Date.now() },
       timers: {
@@ -93,4 +94,29 @@ export function createTestDevice(config: DeviceConfig, flash?: FlashSimulator, o
 /** Reference telemetry values for event i (whole seconds, so they round-trip exactly). */
 export function telemetryValues(i: number): [number, number, number, number] {
   return [1_700_000_000_000 + i * 60_000, 20 + (i % 50) / 10, 40 + (i % 7), 3700 - (i % 13)];
+}
+
+/** Wraps a Network and counts the bytes the device writes and receives (bytes on the wire). */
+export class CountingNetwork implements Network {
+  bytesWritten = 0;
+  bytesReceived = 0;
+  constructor(private readonly inner: Network) {}
+  connect(host: string, port: number, secure: boolean, handlers: SocketHandlers): Socket {
+    const counter = this;
+    const socket = this.inner.connect(host, port, secure, {
+      onConnect: () => handlers.onConnect(),
+      onData: (bytes) => {
+        counter.bytesReceived += bytes.length;
+        handlers.onData(bytes);
+      },
+      onClose: (hadError) => handlers.onClose(hadError),
+    });
+    return {
+      write(data, offset, length) {
+        counter.bytesWritten += length;
+        return socket.write(data, offset, length);
+      },
+      close: () => socket.close(),
+    };
+  }
 }

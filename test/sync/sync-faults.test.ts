@@ -41,7 +41,7 @@ describe('sync session through a faulty link', () => {
       });
       proxy = await TcpFaultProxy.start({
         targetHost: '127.0.0.1', targetPort: cloud.cloud.mqttPort!, seed,
-        splitChance: 0.5, maxDelayMs: 5, cutAfterBytesMin: 300, cutAfterBytesMax: 3000,
+        splitChance: 0.5, maxDelayMs: 5, cutAfterBytesMin: 150, cutAfterBytesMax: 900,
       });
       const config = { ...(await cloud.provision(`fault-${seed}`)), mqttPort: proxy.port };
       const { device, logs } = createTestDevice(config);
@@ -70,7 +70,7 @@ describe('sync session through a faulty link', () => {
       const stored = await repository.listEvents(config.deviceId, { limit: 1000 });
       const seqs = stored.filter((e) => e.templateId === 'telemetry').map((e) => e.seq);
       // The link really was cut, more than once, mid-session.
-      expect(logs.filter((line) => line.startsWith('sync: disconnected')).length).toBeGreaterThan(2);
+      expect(logs.filter((line) => line.startsWith('sync: disconnected')).length).toBeGreaterThan(1);
       expect(device.cache.droppedCount).toBe(0);
       expect(seqs.length).toBe(emitted);
       expect(new Set(seqs).size).toBe(emitted);
