@@ -14,6 +14,7 @@ import {
   readExpGolomb,
   readRice,
   readVarint,
+  riceEscapeOnes,
   riceParameter,
   riceResetCount,
   unzigzag,
@@ -92,12 +93,20 @@ function predictorReset(state: Float64Array, fieldCount: number): void {
 
 /** [WIRE-13] Codes `value` (>= 0) with the field's adaptive Rice parameter, then updates it. */
 function writeAdaptive(w: BitWriter, state: Float64Array, at: number, value: number): void {
-  // riceParameter and adaptiveUpdate, inlined: this runs for most fields of every record.
+  // riceParameter, writeRice's usual case and adaptiveUpdate, inlined: this runs for most fields
+  // of every record, and on Espruino a call costs far more than the arithmetic.
   let sum = state[at + slotRiceSum];
   let count = state[at + slotRiceCount];
   let k = 0;
-  for (let reach = count; reach < sum && k < 30; reach *= 2) k++;
-  writeRice(w, value, k);
+  let scale = 1;
+  while (count * scale < sum && k < 30) {
+    scale *= 2;
+    k++;
+  }
+  const quotient = Math.floor(value / scale);
+  const length = quotient + 1 + k;
+  if (quotient < riceEscapeOnes && length <= 24) writeBits(w, ((1 << quotient) - 1) * 2 * scale + (value - quotient * scale), length);
+  else writeRice(w, value, k);
   sum += value;
   count += 1;
   if (count >= riceResetCount) {
@@ -143,6 +152,8 @@ export interface FrameEncoder {
   savedTexts: string[];
   /** The template has a string field (only then are texts saved for rollback). */
   hasText: boolean;
+  /** The record's quantized values, by field, between checking and writing. */
+  quantized: Float64Array;
   /** Scratch for frameEncodeAppendRecord. */
   scratch: WireValue[];
   /** Field index of the last value error (-1 if none), so callers can name it. */
@@ -174,6 +185,7 @@ export function createFrameEncoder(crc?: Crc32, fieldsMax?: number): FrameEncode
     texts: [],
     savedTexts: [],
     hasText: false,
+    quantized: new Float64Array(fields),
     scratch: [],
     errorField: -1,
   };
@@ -185,7 +197,7 @@ export function createFrameEncoder(crc?: Crc32, fieldsMax?: number): FrameEncode
  * to define; 0 if unused). Returns wireOk or wireErrorFull.
  */
 export function frameEncodeBegin(enc: FrameEncoder, template: Template, bytes: Uint8Array, offset: number, length: number, firstSeq: number): number {
-  if (template.fields.length * slots > enc.state.length) throw new Error('template ' + template.name + ' has more fields than the encoder was made for');
+  if (template.fields.length > enc.quantized.length) throw new Error('template ' + template.name + ' has more fields than the encoder was made for');
   const end = offset + (length < wireFrameBytesMax ? length : wireFrameBytesMax);
   enc.template = template;
   enc.bytes = bytes;
@@ -277,12 +289,16 @@ export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue
   const template = enc.template;
   if (template === null) throw new Error('frameEncodeAppend before frameEncodeBegin');
   const fields = template.fields;
+  const quantized = enc.quantized;
+  // [WIRE-24] Check and quantize every value before writing anything. (Inlining checkValue's
+  // numeric rules here measured no faster on Espruino, whose cost follows the tokens it reads.)
   for (let f = 0; f < fields.length; f++) {
     const code = checkValue(fields[f], values[f]);
     if (code !== wireOk) {
       enc.errorField = f;
       return code;
     }
+    quantized[f] = quantize(fields[f], values[f]);
   }
   enc.errorField = -1;
   if (enc.count >= wireRecordsPerFrameMax) return wireErrorFull;
@@ -293,7 +309,7 @@ export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue
   if (index === 0) {
     let at = enc.headerEnd;
     if (tsField >= 0) {
-      enc.base = quantize(fields[tsField], values[tsField]);
+      enc.base = quantized[tsField];
       at = writeVarint(enc.bytes, at, enc.end - 4, enc.base);
       if (at < 0) return wireErrorFull;
     }
@@ -312,12 +328,15 @@ export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue
     const at = f * slots;
     // Most common kinds first: Espruino reads past every branch it does not take.
     if (kind === fieldUint || kind === fieldInt || kind === fieldFixed || kind === fieldEnum) {
-      const q = quantize(field, values[f]);
+      const q = quantized[f];
       if (index === 0) writeExpGolomb(w, q - field.minQ);
-      else writeAdaptive(w, state, at, zigzag(q - state[at + slotPrevious]));
+      else {
+        const delta = q - state[at + slotPrevious];
+        writeAdaptive(w, state, at, delta >= 0 ? delta * 2 : -delta * 2 - 1); // zigzag [WIRE-10]
+      }
       state[at + slotPrevious] = q;
     } else if (kind === fieldTimestamp) {
-      writeTimestamp(enc, w, state, at, quantize(field, values[f]), index, f === tsField);
+      writeTimestamp(enc, w, state, at, quantized[f], index, f === tsField);
     } else {
       writeOther(enc, w, state, at, f, kind, values[f], index);
     }
