@@ -5,7 +5,12 @@
 // encode/decode speed in Node. Every tandem batch is decoded back and compared before it counts.
 import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
 import { Encoder as CborEncoder } from 'cbor-x';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { RealEspruino } from '../hal-mocks/espruino-sandbox/real-espruino.ts';
+import { buildFirmware, repoRoot } from '../scripts/build/build-firmware.ts';
 import { wireFrameBytesMax } from '../firmware/protocol/limits.ts';
 import { encodeRecord } from '../firmware/protocol/record.ts';
 import { quantize, type Template, type WireValue } from '../firmware/protocol/template.ts';
@@ -117,6 +122,48 @@ function speed(template: Template, records: Record<string, unknown>[]): { encode
   return { encodeEventsPerSec: Math.round((records.length / encodeMs) * 1000), decodeEventsPerSec: Math.round((records.length / decodeMs) * 1000) };
 }
 
+/** The Espruino Linux binary to measure in, if there is one (ESPRUINO_BIN, or the brief's file). */
+function espruinoBinary(): string | null {
+  const fromFile = '/work/brief/ESPRUINO_BIN';
+  const path = process.env.ESPRUINO_BIN || (existsSync(fromFile) ? readFileSync(fromFile, 'utf8').trim() : '');
+  return path !== '' && existsSync(path) ? path : null;
+}
+
+/**
+ * Device cost in a real interpreter: the encoder fixture (test/protocol/fixtures/encoder-entry.ts)
+ * built as firmware, run in the binary; it encodes 1000 events after a warm-up and reports time
+ * and JsVars in use before and after.
+ */
+async function measureEspruino(binary: string): Promise<Record<string, unknown> | null> {
+  const workDir = mkdtempSync(join(tmpdir(), 'tandem-wire-bench-'));
+  try {
+    const bundlePath = join(workDir, 'encoder.js');
+    const build = await buildFirmware({ entry: join(repoRoot, 'test', 'protocol', 'fixtures', 'encoder-entry.ts'), outFile: bundlePath, quiet: true });
+    if (!build.ok) throw new Error(`encoder fixture did not build: ${build.failures.join('; ')}`);
+    const lines: string[] = [];
+    const device = new RealEspruino({ binaryPath: binary, workDir, bundlePath, onConsoleLine: (line) => lines.push(line) });
+    const exited = device.start();
+    const deadline = Date.now() + 30_000;
+    while (!lines.includes('DONE') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await device.stop();
+    await exited;
+    const cost = lines.find((line) => line.startsWith('COST '));
+    const frame = lines.find((line) => line.startsWith('FRAME '));
+    if (cost === undefined || frame === undefined) return null;
+    const figures = Object.fromEntries(cost.slice(5).split(' ').map((pair) => pair.split('=')).map(([key, value]) => [key, Number(value)]));
+    const decoded = decodeFrame(new Uint8Array(Buffer.from(frame.slice(6), 'hex')), registry);
+    return {
+      binary,
+      msPerEvent: Math.round((figures.ms / figures.events) * 1000) / 1000,
+      jsVarsRetainedPerEvent: (figures.jsVarsAfter - figures.jsVarsBefore) / figures.events,
+      frameDecodedByCloud: decoded.ok && decoded.records.length === 50,
+      bundleBytes: build.rawBytes,
+    };
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
 function table(title: string, perEvent: Record<string, Record<Format, number>>, ratios: Record<string, number>): void {
   printTable(
     title,
@@ -149,6 +196,18 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   const entropy = deltaEntropyBytesPerEvent(telemetryTemplate, reference);
   const speeds = speed(telemetryTemplate, reference);
 
+  const binary = options.quick ? null : espruinoBinary();
+  const espruino = binary === null ? null : await measureEspruino(binary);
+  if (espruino !== null) {
+    printTable(`Device cost in the real Espruino binary (${binary})`, ['figure', 'value'], [
+      ['encode, ms per event (x86 host; an ESP32 is about 10x slower)', String(espruino.msPerEvent)],
+      ['JsVars retained per event', String(espruino.jsVarsRetainedPerEvent)],
+      ['its frame decoded by the cloud', String(espruino.frameDecodedByCloud)],
+    ]);
+  } else {
+    console.log(options.quick ? 'wire: --quick, real Espruino not measured' : 'wire: no Espruino binary (ESPRUINO_BIN), device cost not measured');
+  }
+
   const batch50 = referenceFigures.bytesPerEvent.batch50.tandem;
   const ratiosFrom10 = [referenceFigures, tenFieldFigures].flatMap((figures) => ['batch10', 'batch50', 'batch200'].map((key) => figures.cborOverTandem[key]));
   const minimumRatio = Math.min(...ratiosFrom10);
@@ -171,6 +230,7 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
     cachedRecordBytesPerEvent: Math.round((recordBytes / reference.length) * 1000) / 1000,
     deltaEntropyBytesPerEvent: entropy,
     ...speeds,
+    ...(espruino !== null ? { espruino } : {}),
     targets: { batch50AtMost3: batch50 <= 3, cborAtLeast8xFromBatch10: minimumRatio >= 8, minimumCborRatio: Math.round(minimumRatio * 10) / 10 },
   };
 }
