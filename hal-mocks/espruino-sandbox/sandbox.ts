@@ -340,8 +340,19 @@ export class EspruinoSandbox {
     };
     if (platform === 'linux') globals.quit = () => this.scheduler.schedule(0, () => this.halt('quit'));
     for (const [name, value] of Object.entries(globals)) context[name] = value;
-    // Date.now follows the scheduler, so a virtual clock is also the device's wall clock.
-    (vm.runInContext('Date', context) as DateConstructor).now = () => Math.floor(this.scheduler.epochMs());
+    // Date.now() and new Date() follow the scheduler, so a virtual clock is also the wall clock.
+    const installDate = vm.runInContext(
+      `(function (now) {
+        var HostDate = Date;
+        var DeviceDate = class Date extends HostDate {
+          constructor(...args) { if (args.length === 0) super(now()); else super(...args); }
+        };
+        DeviceDate.now = now;
+        globalThis.Date = DeviceDate;
+      })`,
+      context,
+    ) as (now: () => number) => void;
+    installDate(() => Math.floor(this.scheduler.epochMs()));
   }
 
   private wifiModule(): unknown {

@@ -128,6 +128,8 @@ describe('sandbox timers and lifecycle', () => {
     expect(lines).toEqual(['tick 1 at 1', 'once xy', 'tick 2 at 2', 'tick 3 at 3']);
     expect(sandbox.timerCount).toBe(0);
     expect(sandbox.evaluate('Date.now()')).toBe(Date.UTC(2026, 0, 1) + 10_999);
+    expect(sandbox.evaluate('new Date().toISOString()')).toBe('2026-01-01T00:00:10.999Z');
+    expect(sandbox.evaluate('new Date(0) instanceof Date && new Date(0).getTime()')).toBe(0);
     sandbox.stop();
   });
 
