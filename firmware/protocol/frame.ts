@@ -63,7 +63,7 @@ import {
   wireOk,
 } from './wire-errors.ts';
 
-/** [WIRE-1] The first byte of every frame names its type. */
+/** [WIRE-1][WIRE-70] The first byte of every frame (and uplink payload) names its type. */
 export const frameTypeBatch = 0x01;
 export const frameTypeUntemplated = 0x02;
 /** [WIRE-1] The second byte: the protocol version this codec writes and reads. */

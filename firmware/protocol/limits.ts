@@ -94,7 +94,7 @@ export const wireTemplatesMax = 64;
 export const wireFieldNameLengthMax = 24;
 /** A template string field may declare at most this many bytes. */
 export const wireStringBytesMax = 255;
-/** Timestamps are Unix epoch milliseconds from 0 to this (2^47 ms, about the year 6429). */
+/** [WIRE-25] Timestamps are Unix epoch milliseconds from 0 to this (2^47 ms, about the year 6429). */
 export const wireTimestampMsMax = 140737488355328;
 /** Untemplated data: containers nest at most this deep (a record itself is depth 1). */
 export const wireUntemplatedDepthMax = 6;

@@ -25,7 +25,7 @@ import { wireErrorFull, wireErrorRange, wireErrorTruncated, wireOk } from './wir
 export const recordErrorState = { field: -1 };
 
 /**
- * [WIRE-31] Encodes one value of `field` at `offset` (not past `end`). Returns the next offset, or
+ * [WIRE-31][WIRE-32] Encodes one value of `field` (also a state value typed by a state template's field) at `offset` (not past `end`). Returns the next offset, or
  * a negative wire code: wireErrorType/wireErrorRange for a bad value, wireErrorFull for no room.
  */
 export function encodeValue(field: Field, value: WireValue, bytes: Uint8Array, offset: number, end: number): number {

@@ -114,6 +114,7 @@ function isByteString(text: string): boolean {
   return true;
 }
 
+/** [WIRE-54] Whole numbers as integers, else float32 when exact, else float64. */
 function putNumber(enc: UntemplatedEncoder, at: number, value: number): number {
   if (value !== value || value === Infinity || value === -Infinity) return wireErrorType;
   if (value === Math.floor(value) && value <= safeIntegerMax && value >= -safeIntegerMax) {

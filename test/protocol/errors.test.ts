@@ -29,7 +29,7 @@ function fixCrc(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
-describe('encoding refuses records outside their template [WIRE-24]', () => {
+describe('encoding refuses records outside their template [WIRE-24][WIRE-25]', () => {
   const cases: [object, number, RegExp][] = [
     [{ ...good, temp: 125.1 }, wireErrorRange, /^record 2 field temp: 125\.1 is out of range \(-40\.\.125 in steps of 0\.1\)$/],
     [{ ...good, temp: -40.06 }, wireErrorRange, /field temp: -40\.06 is out of range/],
