@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../firmware/protocol/crc32.ts';
 import { createFrameEncoder, frameEncodeAppend, frameEncodeBegin, frameEncodeFinish } from '../../firmware/protocol/frame.ts';
 import { decodeRecord, encodeRecord } from '../../firmware/protocol/record.ts';
-import type { WireValue } from '../../firmware/protocol/template.ts';
+import { createTemplateRegistry, defineTemplate, type WireValue } from '../../firmware/protocol/template.ts';
 import { createDefaultRegistry, telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
 import { createUntemplatedEncoder, untemplatedEncodeAppend, untemplatedEncodeBegin, untemplatedEncodeFinish } from '../../firmware/protocol/untemplated.ts';
-import { decodeFrame } from '../../firmware/protocol/wire-objects.ts';
+import { decodeFrame, encodeRecordsToFrames } from '../../firmware/protocol/wire-objects.ts';
 
 /** Bytes from annotated hex: everything after `#` on a line is a comment. */
 function hexBytes(text: string): number[] {
@@ -92,6 +92,60 @@ describe('golden vectors: templated batch frame [WIRE-2][WIRE-3][WIRE-4]', () =>
     expect(Buffer.from(golden.subarray(golden.length - 4)).toString('hex')).toBe(
       Buffer.from(new Uint32Array([crc32(golden, 0, golden.length - 4)]).buffer).toString('hex'),
     );
+  });
+});
+
+describe('golden vectors: enum, bool, string and f32 fields [WIRE-3][WIRE-21]', () => {
+  const mixed = defineTemplate({
+    name: 'golden-mixed',
+    id: 200,
+    version: 1,
+    fields: [
+      { name: 't', type: 'timestamp', resolutionMs: 1000 },
+      { name: 'mode', type: 'enum', values: ['idle', 'run', 'stop'] },
+      { name: 'on', type: 'bool' },
+      { name: 'label', type: 'string', maxLength: 8 },
+      { name: 'gain', type: 'f32' },
+    ],
+  });
+  const records = [
+    { t: t0, mode: 'run', on: true, label: 'ab', gain: 1.5 },
+    { t: t0 + 30_000, mode: 'run', on: false, label: 'ab', gain: 1.5 },
+    { t: t0 + 60_000, mode: 'stop', on: false, label: 'c', gain: 2 },
+  ];
+  const golden = withCrc([
+    ...hexBytes(`
+      01 01         # batch frame, version 1
+      3a 98 e4 b1   # template hash 0xb1e4983a (golden-mixed v1)
+      03 00         # 3 records, first sequence 0
+      80 a9 9e c9 06 # base time 1764201600 s
+    `),
+    ...bitBytes(`
+      # record 0
+      010           # mode run: EG(1 - 0)
+      1             # on: true
+      011 01100001 01100010  # label: EG(length 2), "a", "b"
+      00111111 11000000 00000000 00000000  # gain 1.5 as IEEE single 0x3fc00000
+      # record 1
+      00000 111101  # t +30 s: EG(zigzag 30 = 60); expected interval 30
+      0             # mode unchanged: Rice k=0 of zigzag 0
+      0             # on: false
+      0             # label: same as before
+      0             # gain: same bits as before
+      # record 2
+      0             # t +30 s = expected: zigzag 0
+      110           # mode run -> stop: +1, zigzag 2, k=0
+      0             # on: false
+      1 010 01100011  # label changed: EG(length 1), "c"
+      1 01000000 00000000 00000000 00000000  # gain changed: 2.0 = 0x40000000
+    `),
+  ]);
+
+  it('encodes to exactly the annotated bytes and decodes back', () => {
+    const encoded = encodeRecordsToFrames(mixed, records);
+    if (!encoded.ok) throw new Error(encoded.error.message);
+    expect(Buffer.from(encoded.frames[0]).toString('hex')).toBe(Buffer.from(golden).toString('hex'));
+    expect(decodeFrame(golden, createTemplateRegistry([mixed]))).toMatchObject({ ok: true, records });
   });
 });
 
