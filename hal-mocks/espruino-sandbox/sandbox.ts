@@ -39,6 +39,8 @@ export interface EspruinoSandboxOptions {
   wifiAccessPoint?: { ssid: string; password?: string };
   /** JsVars process.memory() reports in total; default 16383 (ESP32 format). */
   jsVarsTotal?: number;
+  /** Seeds Math.random (and E.hwRand) so a simulation replays; default: host randomness. */
+  randomSeed?: number;
   /** Called when the device stops running: 'stop', 'quit' (linux) or 'power-loss'. */
   onHalt?: (reason: SandboxHaltReason) => void;
 }
@@ -73,6 +75,7 @@ export class EspruinoSandbox {
   private bootCount = 0;
   private bootedAtMs = 0;
   private killListeners: unknown[] = [];
+  private random: (() => number) | undefined;
 
   constructor(options: EspruinoSandboxOptions = {}) {
     this.options = options;
@@ -353,6 +356,13 @@ export class EspruinoSandbox {
       context,
     ) as (now: () => number) => void;
     installDate(() => Math.floor(this.scheduler.epochMs()));
+    if (this.options.randomSeed !== undefined) {
+      // Each boot continues the sequence, so power cycles differ but a whole run replays.
+      const next = this.random ?? seededRandom(this.options.randomSeed);
+      this.random = next;
+      (vm.runInContext('Math', context) as Math).random = next;
+      (globals.E as Record<string, unknown>).hwRand = () => Math.floor(next() * 2 ** 32) | 0;
+    }
   }
 
   private wifiModule(): unknown {
@@ -388,6 +398,18 @@ export class EspruinoSandbox {
   get boots(): number {
     return this.bootCount;
   }
+}
+
+/** mulberry32: small, fast and good enough for simulations; returns floats in [0, 1). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 function describeError(error: unknown): string {

@@ -133,6 +133,18 @@ describe('sandbox timers and lifecycle', () => {
     sandbox.stop();
   });
 
+  it('replays Math.random from a seed', () => {
+    const draw = (seed: number): unknown => {
+      const { sandbox } = device('', { randomSeed: seed });
+      sandbox.boot();
+      const values = sandbox.evaluate('[Math.random(), Math.random(), E.hwRand()].join(",")');
+      sandbox.stop();
+      return values;
+    };
+    expect(draw(7)).toBe(draw(7));
+    expect(draw(7)).not.toBe(draw(8));
+  });
+
   it('clearTimeout() with no argument clears every timer, as on Espruino', () => {
     const scheduler = new VirtualScheduler();
     const { sandbox, lines } = device('setTimeout(function () { print("a"); }, 10); setInterval(function () { print("b"); }, 10); clearTimeout();', { scheduler });
