@@ -1,32 +1,31 @@
-// The globals a script can rely on in Espruino 2v2x: the ECMAScript built-ins the probe corpus found
-// present, and Espruino's own functions and objects (@types/espruino, PROFILE.md). A bundle that
-// reads any other undeclared name fails on the device with ReferenceError: usually a missing import.
+// The globals a script can rely on in Espruino 2v2x, as the real interpreter lists them. A bundle
+// that reads any other undeclared name fails on the device with ReferenceError: usually a missing
+// import.
 
-const ecmaScriptGlobals = [
-  'Object', 'Function', 'Array', 'String', 'Number', 'Boolean', 'Math', 'JSON', 'Date', 'RegExp', 'Promise',
-  'Error', 'TypeError', 'SyntaxError', 'ReferenceError', 'InternalError', 'ArrayBuffer', 'DataView',
-  'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array',
-  'Float32Array', 'Float64Array', 'parseInt', 'parseFloat', 'isNaN', 'isFinite', 'NaN', 'Infinity', 'undefined',
-  'eval', 'encodeURIComponent', 'decodeURIComponent', 'globalThis', 'arguments',
+/**
+ * `Object.getOwnPropertyNames(global)` of the Espruino 2v29 Linux build, plus `undefined`. The ESP32
+ * build has the same core; its modules (Wifi, ESP32, net, tls, Storage ...) come through require().
+ * Missing built-ins (Map, Set, ...) are refused by their own rule with a hint.
+ */
+const espruinoGlobalNames = [
+  'quit', 'interrupt', 'Object', 'Function', 'AES', 'Array', 'ArrayBuffer', 'ArrayBufferView', 'Boolean', 'DataView',
+  'Date', 'E', 'Error', 'File', 'Float32Array', 'Float64Array', 'Graphics', 'HIGH', 'I2C', 'I2C1', 'I2C2', 'I2C3',
+  'Infinity', 'Int16Array', 'Int32Array', 'Int8Array', 'InternalError', 'JSON', 'LOW', 'LoopbackA', 'LoopbackB', 'Math',
+  'Modules', 'NaN', 'Number', 'OneWire', 'Pin', 'Promise', 'ReferenceError', 'RegExp', 'SPI', 'SPI1', 'SPI2', 'SPI3',
+  'Serial', 'Serial1', 'Serial2', 'Serial3', 'Serial4', 'Serial5', 'Serial6', 'Server', 'Socket', 'StorageFile',
+  'String', 'SyntaxError', 'Telnet', 'TypeError', 'USB', 'Uint16Array', 'Uint24Array', 'Uint32Array', 'Uint8Array',
+  'Uint8ClampedArray', 'Waveform', 'analogRead', 'analogWrite', 'arguments', 'atob', 'btoa', 'changeInterval',
+  'clearInterval', 'clearTimeout', 'clearWatch', 'console', 'decodeURIComponent', 'dgramSocket', 'digitalPulse',
+  'digitalRead', 'digitalWrite', 'dump', 'echo', 'edit', 'encodeURIComponent', 'eval', 'getPinMode', 'getSerial',
+  'getTime', 'global', 'globalThis', 'httpCRq', 'httpCRs', 'httpSRq', 'httpSRs', 'httpSrv', 'isFinite', 'isNaN', 'load',
+  'parseFloat', 'parseInt', 'peek16', 'peek32', 'peek8', 'pinMode', 'poke16', 'poke32', 'poke8', 'print', 'process',
+  'require', 'reset', 'save', 'setBusyIndicator', 'setInterval', 'setSleepIndicator', 'setTime', 'setTimeout',
+  'setWatch', 'shiftOut', 'trace', 'url', 'undefined',
 ];
 
-const espruinoGlobals = [
-  // Core, timers, console, modules.
-  'E', 'require', 'process', 'console', 'global', 'Modules', 'quit', 'print', 'load', 'save', 'reset', 'dump', 'edit',
-  'echo', 'trace', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'changeInterval', 'getTime',
-  'setTime', 'getSerial', 'btoa', 'atob', 'Uint24Array',
-  // Hardware.
-  'setWatch', 'clearWatch', 'digitalRead', 'digitalWrite', 'digitalPulse', 'analogRead', 'analogWrite', 'pinMode',
-  'getPinMode', 'peek8', 'peek16', 'peek32', 'poke8', 'poke16', 'poke32', 'setDeepSleep', 'setSleepIndicator',
-  'setBusyIndicator', 'shiftOut', 'Pin', 'HIGH', 'LOW', 'Serial', 'Serial1', 'Serial2', 'Serial3', 'USB', 'Bluetooth',
-  'LoopbackA', 'LoopbackB', 'Telnet', 'SPI', 'SPI1', 'SPI2', 'SPI3', 'I2C', 'I2C1', 'I2C2', 'I2C3', 'OneWire',
-  'Waveform', 'Graphics', 'Flash', 'ESP32', 'Wifi', 'Ethernet', 'File', 'Queue', 'Task', 'Timer', 'Trig', 'Server',
-  'Socket', 'NetworkJS', 'AES', 'HASH', 'hashlib', 'fs', 'http', 'net', 'tls', 'url', 'neopixel',
-];
+const known = new Set(espruinoGlobalNames);
 
-const known = new Set([...ecmaScriptGlobals, ...espruinoGlobals]);
-
-/** True when `name` exists as a global on Espruino (pins D0.. and LEDs/buttons included). */
+/** True when `name` exists as a global on Espruino (pins D0..D39 included). */
 export function isEspruinoGlobal(name: string): boolean {
-  return known.has(name) || /^D\d+$/.test(name) || /^(LED|BTN)\d*$/.test(name);
+  return known.has(name) || /^D\d+$/.test(name);
 }
