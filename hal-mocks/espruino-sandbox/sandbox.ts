@@ -102,6 +102,27 @@ export class EspruinoSandbox {
     return this.sockets.size;
   }
 
+  /** Bytes on the wire since this object was made (all boots): what a cellular plan would bill. */
+  get bytesSent(): number {
+    return this.sockets.bytesSent;
+  }
+
+  get bytesReceived(): number {
+    return this.sockets.bytesReceived;
+  }
+
+  get networkOnline(): boolean {
+    return this.sockets.online;
+  }
+
+  /**
+   * Takes the device's network down or brings it back (the dashboard's offline control): open
+   * sockets fail with 'error' then 'close', and connects fail until it is back. Kept across boots.
+   */
+  setNetworkOnline(online: boolean): void {
+    this.sockets.setOnline(online);
+  }
+
   /** Powers the device on: opens its flash and runs the bundle from the top. */
   boot(): void {
     if (this.currentState === 'running') throw new Error('EspruinoSandbox: already running');

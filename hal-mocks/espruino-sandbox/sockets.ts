@@ -3,8 +3,11 @@
 // way an ESP32 reports it: an 'error' event ({ code, message }) and then 'close'. Received data
 // arrives as byte strings in chunks of at most 536 bytes, each chunk its own 'data' callback.
 // Writes follow Espruino: a string is sent as bytes (char codes 0..255); anything else is sent as
-// its text, so a Uint8Array [9,8,250] goes out as "9,8,250". Not modelled: the board's small
-// socket buffers and their back-pressure, DNS failures beyond what the host reports.
+// its text, so a Uint8Array [9,8,250] goes out as "9,8,250". The network can be taken down
+// (`SocketRegistry.setOnline(false)`): open sockets fail with 'error' then 'close', and new
+// connects fail the same way, as when a board loses its WiFi. Bytes each way are counted.
+// Not modelled: the board's small socket buffers and their back-pressure, DNS failures beyond
+// what the host reports.
 import { connect as netConnect, isIP, type Socket as NodeSocket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 
@@ -30,11 +33,11 @@ export class DeviceSocket {
   private socket: NodeSocket | undefined;
   private closed = false;
   private hadError = false;
-  private readonly onGone: (socket: DeviceSocket) => void;
+  private readonly registry: SocketRegistry;
 
-  constructor(host: SocketHost, onGone: (socket: DeviceSocket) => void) {
+  constructor(host: SocketHost, registry: SocketRegistry) {
     this.host = host;
-    this.onGone = onGone;
+    this.registry = registry;
   }
 
   on(event: unknown, listener: unknown): void {
@@ -54,6 +57,7 @@ export class DeviceSocket {
     if (this.closed || this.socket === undefined || !this.host.isPowered()) return false;
     const text = typeof data === 'string' ? data : String(data);
     this.socket.write(Buffer.from(text, 'latin1'));
+    this.registry.bytesSent += text.length;
     return true;
   }
 
@@ -73,6 +77,7 @@ export class DeviceSocket {
       this.emit('connect', []);
     });
     socket.on('data', (data: Buffer) => {
+      this.registry.bytesReceived += data.length;
       for (let offset = 0; offset < data.length && !this.closed; offset += socketChunkBytesMax) {
         const chunk = data.subarray(offset, Math.min(offset + socketChunkBytesMax, data.length)).toString('latin1');
         this.emit('data', [chunk]);
@@ -86,6 +91,16 @@ export class DeviceSocket {
     socket.on('close', () => this.finish());
   }
 
+  /** @internal The link is gone: the firmware sees 'error' then 'close', as on a board. */
+  fail(message: string): void {
+    if (this.closed) return;
+    this.socket?.destroy();
+    this.socket = undefined;
+    this.hadError = true;
+    this.emit('error', [this.host.newObject({ code: -1, message })]);
+    this.finish();
+  }
+
   /** @internal Drops the connection without telling the firmware (power off, sandbox stop). */
   destroySilently(): void {
     this.closed = true;
@@ -97,7 +112,7 @@ export class DeviceSocket {
     if (this.closed) return;
     this.closed = true;
     this.socket = undefined;
-    this.onGone(this);
+    this.registry.remove(this);
     this.emit('close', [this.hadError]);
   }
 
@@ -123,6 +138,20 @@ function connectTarget(options: unknown): { host: string; port: number; ca?: str
 /** The open sockets of one sandbox, so stop() can drop them all. */
 export class SocketRegistry {
   private readonly open = new Set<DeviceSocket>();
+  /** Bytes the device sent and received, over all its connections. */
+  bytesSent = 0;
+  bytesReceived = 0;
+  private isOnline = true;
+
+  get online(): boolean {
+    return this.isOnline;
+  }
+
+  /** Takes the network down (every open socket fails) or brings it back. */
+  setOnline(online: boolean): void {
+    this.isOnline = online;
+    if (!online) for (const socket of [...this.open]) socket.fail('network down');
+  }
 
   add(socket: DeviceSocket): void {
     this.open.add(socket);
@@ -148,8 +177,13 @@ export function createNetModule(host: SocketHost, registry: SocketRegistry, secu
     connect(options: unknown, onConnect?: unknown): DeviceSocket {
       const target = connectTarget(options);
       if (!(target.port >= 1 && target.port <= 65535)) throw host.newError(`Invalid port ${String(target.port)}`);
-      const socket = new DeviceSocket(host, (gone) => registry.remove(gone));
+      const socket = new DeviceSocket(host, registry);
       registry.add(socket);
+      if (!registry.online) {
+        // As on a board without its WiFi: the attempt fails after connect() has returned.
+        setImmediate(() => socket.fail('network down'));
+        return socket;
+      }
       const nodeSocket = secure
         ? tlsConnect({
             host: target.host,

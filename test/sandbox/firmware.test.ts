@@ -89,6 +89,20 @@ describe('firmware bundle in the sandbox', () => {
     expect(lines.filter((line) => line.startsWith('tcp: connecting'))).toHaveLength(2);
   });
 
+  it('loses the broker when the network goes down and reconnects when it is back', async () => {
+    server = await startServer();
+    const { lines, scheduler } = bootDevice(config(server.port));
+    await waitFor(() => lines.includes(`tcp: connected to 127.0.0.1:${server!.port}`), 'the connection');
+    sandbox!.setNetworkOnline(false);
+    expect(lines.at(-1)).toBe('tcp: could not connect or failed, retrying in 5 s');
+    scheduler.advance(5000);
+    await waitFor(() => lines.filter((line) => line.startsWith('tcp: could not connect')).length === 2, 'the failed retry');
+    sandbox!.setNetworkOnline(true);
+    scheduler.advance(5000);
+    await waitFor(() => lines.filter((line) => line.startsWith('tcp: connected')).length === 2, 'the reconnection');
+    expect(server.connections).toHaveLength(2);
+  });
+
   it('says so when the config is missing or invalid, and does not connect', () => {
     const { lines } = bootDevice(undefined);
     expect(lines).toEqual(['Tandem firmware 0.1.0 on Espruino 2v29', 'ERROR config: no tandem.cfg in Storage: provision the device first']);

@@ -69,6 +69,30 @@ describe('sandbox sockets over real TCP', () => {
     expect(sandbox!.socketCount).toBe(0);
   });
 
+  it('takes the network down and back: sockets fail as on a board, bytes are counted', async () => {
+    server = await startServer((socket) => socket.write('12345'));
+    const lines = boot(`
+      function open(tag) {
+        var socket = require("net").connect({ host: "127.0.0.1", port: ${server.port} }, function () { print(tag + " connect"); socket.write("abc"); });
+        socket.on("error", function (e) { print(tag + " error " + e.message); });
+        socket.on("close", function (hadError) { print(tag + " close " + hadError); });
+      }
+      open("a");`);
+    await waitFor(() => lines.includes('a connect') && sandbox!.bytesReceived === 5, 'the first connection');
+    await waitFor(() => server!.received().length === 3, 'the bytes sent');
+    expect(sandbox!.bytesSent).toBe(3);
+    sandbox!.setNetworkOnline(false);
+    expect(lines.slice(-2)).toEqual(['a error network down', 'a close true']);
+    sandbox!.evaluate('open("b")');
+    await waitFor(() => lines.includes('b close true'), 'the offline attempt');
+    expect(lines.slice(-2)).toEqual(['b error network down', 'b close true']);
+    expect(server.connections).toHaveLength(1);
+    sandbox!.setNetworkOnline(true);
+    sandbox!.evaluate('open("c")');
+    await waitFor(() => lines.includes('c connect'), 'the connection after the network is back');
+    expect(sandbox!.networkOnline).toBe(true);
+  });
+
   it('stop() drops open sockets', async () => {
     server = await startServer();
     boot(`require("net").connect({ host: "127.0.0.1", port: ${server.port} });`);
