@@ -1,5 +1,6 @@
-// The built-ins Espruino 2v2x lacks, as measured in /work/shared/espruino/PROFILE.md and probes.json.
-// Each entry is a fact from the probe corpus; the hint says what to write instead.
+// The built-ins Espruino 2v2x lacks, as measured in /work/shared/espruino/PROFILE.md and probes.json,
+// plus a few more found missing by asking the Espruino 2v29 Linux binary directly (marked "2v29").
+// Each entry is a measured fact; the hint says what to write instead.
 
 /** Globals that do not exist (a reference throws ReferenceError, `typeof` says "undefined"). */
 export const missingGlobals: Record<string, string> = {
@@ -22,6 +23,13 @@ export const missingGlobals: Record<string, string> = {
   WeakRef: 'keep a plain reference',
   FinalizationRegistry: 'release resources explicitly',
   AggregateError: 'throw Error',
+  // 2v29: typeof says "undefined".
+  Intl: 'format numbers and dates by hand',
+  escape: 'encode by hand',
+  unescape: 'decode by hand',
+  encodeURI: 'use encodeURIComponent',
+  decodeURI: 'use decodeURIComponent',
+  structuredClone: 'copy by hand, or JSON.parse(JSON.stringify(x))',
   // esbuild's CommonJS output assigns module.exports when the entry exports something.
   module: 'Espruino runs the bundle as a script: the firmware entry must not export',
 };
@@ -39,6 +47,7 @@ export const missingStaticMembers: Record<string, Record<string, string>> = {
     EPSILON: 'write 2.220446049250313e-16',
     parseFloat: 'use the global parseFloat',
     parseInt: 'use the global parseInt',
+    isNaN: 'use x !== x (2v29)',
   },
   Math: {
     fround: 'store into a Float32Array and read back',
@@ -49,6 +58,14 @@ export const missingStaticMembers: Record<string, Record<string, string>> = {
     log10: 'use Math.log(x) / Math.LN10',
     hypot: 'use Math.sqrt(a * a + b * b)',
     cbrt: 'use Math.pow(x, 1 / 3)',
+    expm1: 'use Math.exp(x) - 1 (2v29)',
+    log1p: 'use Math.log(1 + x) (2v29)',
+    sinh: 'use (Math.exp(x) - Math.exp(-x)) / 2 (2v29)',
+    cosh: 'use (Math.exp(x) + Math.exp(-x)) / 2 (2v29)',
+    tanh: 'write it with Math.exp (2v29)',
+    asinh: 'write it with Math.log (2v29)',
+    acosh: 'write it with Math.log (2v29)',
+    atanh: 'write it with Math.log (2v29)',
   },
   Object: {
     freeze: 'do not rely on immutability',
@@ -58,6 +75,7 @@ export const missingStaticMembers: Record<string, Record<string, string>> = {
     preventExtensions: 'do not rely on immutability',
     isExtensible: 'do not rely on immutability',
     is: 'use === (plus a NaN check)',
+    getOwnPropertySymbols: 'there are no symbols (2v29)',
   },
   Date: { UTC: 'compute milliseconds since the epoch by hand' },
   String: { fromCodePoint: 'use String.fromCharCode (byte strings)', raw: 'tagged templates are not supported' },
@@ -93,6 +111,19 @@ export const missingInstanceMembers: Record<string, string> = {
   matchAll: 'loop with regexp.exec',
   finally: 'use then(onDone, onDone)',
   BYTES_PER_ELEMENT: 'write the element size as a number',
+  toSorted: 'copy with slice(), then sort (2v29)',
+  toReversed: 'copy with slice(), then reverse (2v29)',
+  normalize: 'strings are bytes: there is nothing to normalize (2v29)',
+  localeCompare: 'compare with < and > (2v29)',
+  toLocaleString: 'format by hand (2v29)',
+  toLocaleDateString: 'format by hand (2v29)',
+  toLocaleTimeString: 'format by hand (2v29)',
+  toLocaleUpperCase: 'use toUpperCase (2v29)',
+  toLocaleLowerCase: 'use toLowerCase (2v29)',
+  getBigInt64: 'read two 32-bit halves (2v29)',
+  setBigInt64: 'write two 32-bit halves (2v29)',
+  getBigUint64: 'read two 32-bit halves (2v29)',
+  setBigUint64: 'write two 32-bit halves (2v29)',
 };
 
 /** Calls missing on Espruino, recognised by name and argument count to spare look-alike methods. */
@@ -102,6 +133,7 @@ export const missingCallShapes: { name: string; argumentCounts: number[]; hint: 
   { name: 'keys', argumentCounts: [0], hint: 'arrays have no keys(): loop over the indexes' },
   { name: 'values', argumentCounts: [0], hint: 'arrays have no values(): loop over the array' },
   { name: 'entries', argumentCounts: [0], hint: 'arrays have no entries(): loop over the indexes' },
+  { name: 'with', argumentCounts: [2], hint: 'copy with slice(), then assign (2v29)' },
 ];
 
 /** Helpers `tsc --target ES5` emits that break on Espruino at run time (PROFILE.md "Syntax"). */

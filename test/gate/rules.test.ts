@@ -102,6 +102,12 @@ describe('gate: missing built-ins', () => {
     ['setImmediate(f)', 'setImmediate is missing on Espruino'],
     ['process.exit(1)', 'process.exit is missing on Espruino'],
     ['Object.freeze(o)', 'Object.freeze is missing on Espruino'],
+    // Found missing by asking the 2v29 binary directly.
+    ['Number.isNaN(x)', 'Number.isNaN is missing on Espruino'],
+    ['Math.tanh(x)', 'Math.tanh is missing on Espruino'],
+    ['a.localeCompare(b)', '.localeCompare is missing on Espruino'],
+    ['xs.toSorted()', '.toSorted is missing on Espruino'],
+    ['encodeURI(s)', 'encodeURI is missing on Espruino'],
   ])('%s', (code, message) => {
     const messages = checkEspruinoSource(code).map((violation) => violation.message);
     expect(messages.some((text) => text.includes(message)), JSON.stringify(messages)).toBe(true);
