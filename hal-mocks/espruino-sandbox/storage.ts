@@ -264,6 +264,13 @@ export class EspruinoStorage {
     return this.stats().free;
   }
 
+  /** Espruino's usage figures: bytes include headers and alignment. */
+  getStats(): { totalBytes: number; freeBytes: number; fileBytes: number; fileCount: number; trashBytes: number; trashCount: number } {
+    this.checkPower();
+    const stats = this.stats();
+    return { totalBytes: this.end, freeBytes: stats.free, fileBytes: stats.fileBytes, fileCount: stats.fileCount, trashBytes: stats.trashBytes, trashCount: stats.trashCount };
+  }
+
   eraseAll(): void {
     for (let page = 0; page < this.pageCount; page++) this.erasePage(page);
   }
@@ -469,9 +476,11 @@ export class EspruinoStorage {
     this.program(headerAddress + 4, new Uint8Array(4));
   }
 
-  private stats(): { fileBytes: number; trashBytes: number; free: number; firstPageWithTrash: number; lastAddress: number } {
+  private stats(): { fileBytes: number; fileCount: number; trashBytes: number; trashCount: number; free: number; firstPageWithTrash: number; lastAddress: number } {
     let fileBytes = 0;
+    let fileCount = 0;
     let trashBytes = 0;
+    let trashCount = 0;
     let lastAddress = 0;
     let lastUnbrokenPageStart = 0;
     let firstPageWithTrash = none;
@@ -481,12 +490,14 @@ export class EspruinoStorage {
       lastAddress = entry.address + bytes;
       if (!entry.header.deleted) {
         fileBytes += bytes;
+        fileCount++;
       } else {
         trashBytes += bytes;
+        trashCount++;
         if (firstPageWithTrash === none) firstPageWithTrash = lastUnbrokenPageStart;
       }
     }
-    return { fileBytes, trashBytes, free: this.end - lastAddress, firstPageWithTrash, lastAddress };
+    return { fileBytes, fileCount, trashBytes, trashCount, free: this.end - lastAddress, firstPageWithTrash, lastAddress };
   }
 
   /**

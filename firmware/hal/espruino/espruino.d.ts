@@ -44,6 +44,7 @@ interface EspruinoStorage {
   list(pattern?: RegExp | string, filter?: { sf?: boolean }): string[];
   compact(): void;
   getFree(): number;
+  getStats(): { totalBytes: number; freeBytes: number; fileBytes: number; fileCount: number; trashBytes: number; trashCount: number };
   eraseAll(): void;
   open(name: string, mode: 'r' | 'w' | 'a'): EspruinoStorageFile;
 }
