@@ -33,8 +33,8 @@ describe('console lines of a real interpreter', () => {
   });
 });
 
-describe.skipIf(!haveBinary)(`real Espruino binary (ESPRUINO_BIN=${binaryPath || 'unset'})`, () => {
-  it('stores files with -e code and reads them back in a later run', async () => {
+describe(`real Espruino binary (ESPRUINO_BIN=${binaryPath || 'unset'})`, () => {
+  it.skipIf(!haveBinary)('stores files with -e code and reads them back in a later run', async () => {
     const workDir = temporaryDir('espruino');
     const written = await runEspruinoCode(binaryPath, workDir, 'require("Storage").write("probe","\\xff\\x00ok");print("W");quit();');
     expect(written.lines).toContain('W');
@@ -42,7 +42,7 @@ describe.skipIf(!haveBinary)(`real Espruino binary (ESPRUINO_BIN=${binaryPath ||
     expect(read.lines).toContain('"\\u00FF\\u0000ok"');
   });
 
-  it('Storage: the same script leaves the same results and a byte-identical espruino.flash in both', async () => {
+  it.skipIf(!haveBinary)('Storage: the same script leaves the same results and a byte-identical espruino.flash in both', async () => {
     const scriptPath = join(import.meta.dirname, 'fixtures', 'storage-script.js');
     const realDir = temporaryDir('espruino');
     const realLines: string[] = [];
@@ -70,7 +70,7 @@ describe.skipIf(!haveBinary)(`real Espruino binary (ESPRUINO_BIN=${binaryPath ||
     expect(sandboxImage.equals(realImage)).toBe(true);
   });
 
-  it('globals: the sandbox offers and hides what the real interpreter does, but for known gaps', async () => {
+  it.skipIf(!haveBinary)('globals: the sandbox offers and hides what the real interpreter does, but for known gaps', async () => {
     const scriptPath = join(import.meta.dirname, 'fixtures', 'globals-probe.js');
     const realLines: string[] = [];
     device = new RealEspruino({ binaryPath, workDir: temporaryDir('espruino'), bundlePath: scriptPath, onConsoleLine: (line) => realLines.push(line) });
@@ -97,7 +97,7 @@ describe.skipIf(!haveBinary)(`real Espruino binary (ESPRUINO_BIN=${binaryPath ||
     }
   });
 
-  it('sockets: the same 536-byte chunks and the same bytes on the wire in both', async () => {
+  it.skipIf(!haveBinary)('sockets: the same 536-byte chunks and the same bytes on the wire in both', async () => {
     const payload = Buffer.alloc(5000);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
     const received: Buffer[] = [];
@@ -133,7 +133,7 @@ describe.skipIf(!haveBinary)(`real Espruino binary (ESPRUINO_BIN=${binaryPath ||
     expect(fromSandbox.equals(fromReal)).toBe(true);
   });
 
-  it('boots the firmware bundle: banner, config, boot counter, TCP, heartbeat; a refusal is retried', async () => {
+  it.skipIf(!haveBinary)('boots the firmware bundle: banner, config, boot counter, TCP, heartbeat; a refusal is retried', async () => {
     const workDir = temporaryDir('espruino');
     server = await startServer((socket) => socket.write('hi'));
     await writeDeviceConfigWithBinary(binaryPath, workDir, { deviceId: 'emu-real', secret: 's', mqttHost: '127.0.0.1', mqttPort: server.port, tls: false });
