@@ -6,8 +6,10 @@ import {
   cloudMessageBytesMax,
   cloudMessagesQueuedPerDeviceMax,
   cloudMessageTtlSecMax,
+  downstreamDeadLettersPageMax,
   eventsPageRowsMax,
   liveStreamBufferBytesMax,
+  rpcLogPageRowsMax,
   stateKeyLengthMax,
   stateValueBytesMax,
 } from '../firmware/protocol/limits.ts';
@@ -16,6 +18,10 @@ import { HttpError, isPlainObject, readJsonBody, sendError, sendJson } from './h
 import type { LiveHub, LiveUpdate } from './live-hub.ts';
 import type { Metrics } from './metrics.ts';
 import type { DeviceRecord, Repository } from './storage/repository.ts';
+import { templateHashHex, type Template } from '../firmware/protocol/template.ts';
+import { tableName } from './typed-tables.ts';
+import type { RpcRoutes } from './rpc-proxy.ts';
+import type { RouteStatus } from './downstream/routes.ts';
 
 export interface HttpApiContext {
   repository: Repository;
@@ -24,6 +30,36 @@ export interface HttpApiContext {
   adminToken: string;
   isConnected(deviceId: string): boolean;
   now?: () => number;
+  /** Templates the cloud decodes with (GET /api/templates). */
+  templates?: Template[];
+  /** Configured RPC routes (GET /api/rpc/routes shows names, methods and hosts, never headers). */
+  rpcRoutes?: RpcRoutes | null;
+  /** Downstream routes (GET /api/downstream); null when none are configured. */
+  downstream?: { routeNames: string[]; status(): Promise<RouteStatus[]> } | null;
+}
+
+/** Scheme and host of an RPC URL template, without user info, path or query. */
+function urlHost(template: string): string {
+  const match = /^(https?:\/\/)(?:[^/?#@]*@)?([^/?#]*)/.exec(template);
+  return match === null ? '(invalid url)' : `${match[1]}${match[2]}`;
+}
+
+function templateView(template: Template): Record<string, unknown> {
+  return {
+    name: template.name,
+    id: template.id,
+    version: template.version,
+    hash: templateHashHex(template.hash),
+    description: template.definition.description ?? null,
+    table: tableName(template),
+    fields: template.fields.map((field) => {
+      const view: Record<string, unknown> = { name: field.name, type: field.type };
+      for (const key of ['unit', 'description', 'min', 'max', 'resolution', 'resolutionMs', 'values', 'maxLength'] as const) {
+        if (field[key] !== undefined) view[key] = field[key];
+      }
+      return view;
+    }),
+  };
 }
 
 interface RequestContext {
@@ -36,7 +72,7 @@ interface RequestContext {
 /** What the OpenAPI document says about a route; kept next to the handler so they cannot drift. */
 interface RouteDoc {
   summary: string;
-  parameters?: Array<{ name: string; in: 'query' | 'header'; required?: boolean; description: string; schema: Record<string, unknown> }>;
+  parameters?: Array<{ name: string; in: 'query' | 'header' | 'path'; required?: boolean; description: string; schema: Record<string, unknown> }>;
   requestBody?: Record<string, unknown>;
   responses: Record<string, string>;
   responseContentType?: string;
@@ -296,6 +332,72 @@ export function createHttpApi(context: HttpApiContext): {
       async handle({ response, params }) {
         await requireDevice(params.id!);
         sendJson(response, 200, { messages: await repository.listMessages(params.id!) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/devices/{id}/rpc',
+      doc: {
+        summary: 'The device\'s RPC log: proxied requests, newest first, with status and result',
+        parameters: [{ name: 'limit', in: 'query', description: `At most this many, 1 to ${rpcLogPageRowsMax} (default 50)`, schema: { type: 'integer' } }],
+        responses: { '200': '{ requests }', '400': 'Bad parameter', '404': 'Unknown device' },
+      },
+      async handle({ response, params, url }) {
+        await requireDevice(params.id!);
+        const limit = queryInteger(url, 'limit', 1, rpcLogPageRowsMax) ?? 50;
+        sendJson(response, 200, { requests: await repository.listRpcRequests(params.id!, limit) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/templates',
+      doc: { summary: 'Templates the cloud decodes with: id, version, content hash, typed table and fields', responses: { '200': '{ templates }' } },
+      async handle({ response }) {
+        sendJson(response, 200, { templates: (context.templates ?? []).map(templateView) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/rpc/routes',
+      doc: { summary: 'Configured RPC routes: names, methods and URL hosts (never headers or secrets)', responses: { '200': '{ routes }' } },
+      async handle({ response }) {
+        const routes = context.rpcRoutes?.routes ?? {};
+        sendJson(response, 200, {
+          routes: Object.keys(routes).sort().map((name) => {
+            const route = routes[name]!;
+            return { name, method: route.method, host: urlHost(route.url), timeoutMs: route.timeoutMs, maxResponseBytes: route.maxResponseBytes, allowPrivate: route.allowPrivate };
+          }),
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/downstream',
+      doc: { summary: 'Downstream routes: cursor, lag (events behind), delivered, failures, dead letters, last error', responses: { '200': '{ routes }' } },
+      async handle({ response }) {
+        sendJson(response, 200, { routes: context.downstream === null || context.downstream === undefined ? [] : await context.downstream.status() });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/downstream/{route}/dead-letters',
+      doc: {
+        summary: 'Batches a route gave up on after its maximum attempts, oldest first, with the error and the items',
+        parameters: [
+          { name: 'route', in: 'path', required: true, description: 'Route name', schema: { type: 'string' } },
+          { name: 'after', in: 'query', description: 'Only dead letters with a larger id (the last id of the previous page)', schema: { type: 'integer' } },
+          { name: 'limit', in: 'query', description: `Page size, 1 to ${downstreamDeadLettersPageMax} (default 20)`, schema: { type: 'integer' } },
+        ],
+        responses: { '200': '{ deadLetters }', '400': 'Bad parameter', '404': 'Unknown route' },
+      },
+      async handle({ response, params, url }) {
+        const route = params.route!;
+        if (context.downstream === null || context.downstream === undefined || !context.downstream.routeNames.includes(route)) {
+          throw new HttpError(404, 'unknown-route', `no downstream route '${route}'`);
+        }
+        const after = queryInteger(url, 'after', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+        const limit = queryInteger(url, 'limit', 1, downstreamDeadLettersPageMax) ?? 20;
+        sendJson(response, 200, { deadLetters: await repository.listDeadLetters(route, after, limit) });
       },
     },
     {

@@ -8,16 +8,19 @@ import { listen, EmbeddedBroker } from './embedded-broker.ts';
 import { ExternalBroker } from './external-broker.ts';
 import { createHttpApi } from './http-api.ts';
 import { CredentialVerifier } from './identity.ts';
-import { IngestQueue } from './ingest.ts';
+import { IngestQueue, type CommittedBatch } from './ingest.ts';
 import { LiveHub } from './live-hub.ts';
 import { createCloudMetrics, type Metrics } from './metrics.ts';
 import { loadOrCreateAdminToken, loadOrCreateServiceCredential, openRepository, redactUrl, resolveDataDir } from './data-dir.ts';
-import type { Repository } from './storage/repository.ts';
+import type { EventInput, Repository } from './storage/repository.ts';
 import { ensureTlsMaterial } from './tls-material.ts';
 import type { DeviceTransport, Log, UplinkHandler } from './transport.ts';
-import { createRpcProxy, loadRpcRoutes } from './rpc-proxy.ts';
+import { createRpcProxy, loadRpcRoutes, type RpcRoutes } from './rpc-proxy.ts';
+import { loadDownstreamConfig, type RouteConfig } from './downstream/config.ts';
+import { DownstreamRoutes } from './downstream/routes.ts';
+import type { Template } from '../firmware/protocol/template.ts';
 import { syncSessionFactory } from './sync-session.ts';
-import { createDefaultRegistry } from '../firmware/protocol/templates/index.ts';
+import { allTemplates, createDefaultRegistry } from '../firmware/protocol/templates/index.ts';
 import { allStateTemplates } from '../firmware/protocol/templates/state-index.ts';
 
 export { PortInUseError } from './embedded-broker.ts';
@@ -63,6 +66,11 @@ export interface CloudOptions {
   session?: SessionFactory;
   /** RPC routes file (JSON, see cloud-stub/rpc-proxy.ts); without it every RPC is refused. */
   rpcRoutesPath?: string;
+  /** Downstream routes file (JSON, see cloud-stub/downstream/config.ts); or the parsed routes (tests). */
+  downstreamPath?: string;
+  downstreamRoutes?: RouteConfig[];
+  /** Idle poll interval of downstream routes (default downstreamPollMs). */
+  downstreamPollMs?: number;
   /** Progress and operating-error lines (default: console.log). */
   log?: Log;
   /** How often expired cloud-to-device messages are swept (default 1000 ms). */
@@ -86,6 +94,8 @@ export interface RunningCloud {
   /** True when this start generated the token (print it once). */
   adminTokenCreated: boolean;
   context: CloudContext;
+  /** The running downstream routes (null when none are configured). */
+  downstream: DownstreamRoutes | null;
   stop(): Promise<void>;
 }
 
@@ -93,13 +103,32 @@ export interface RunningCloud {
  * The sync session the cloud runs unless a test passes its own: every template the product knows,
  * the known state templates, and RPC routes from the routes file when one is given.
  */
-function defaultSession(options: CloudOptions): SessionFactory {
-  const routes = options.rpcRoutesPath === undefined ? null : loadRpcRoutes(options.rpcRoutesPath);
+function defaultSession(routes: RpcRoutes | null): SessionFactory {
   return syncSessionFactory({
     templates: createDefaultRegistry(),
     stateTemplates: allStateTemplates(),
     rpc: routes === null ? undefined : createRpcProxy(routes),
   });
+}
+
+/**
+ * A committed `device-status` event becomes the device's reported state key `status`, so the state
+ * replica shows how each device keeps up. Its version is (epoch, seq) packed into one number, which
+ * grows with every event of a device, so an older status never overwrites a newer one.
+ */
+function reflectDeviceStatus(repository: Repository, live: LiveHub, log: Log, batches: CommittedBatch[]): void {
+  for (const batch of batches) {
+    let newest: EventInput | null = null;
+    for (const row of batch.rows) if (row.templateId === 'device-status' && (newest === null || row.seq > newest.seq)) newest = row;
+    if (newest === null) continue;
+    const version = batch.epoch * 2 ** 32 + newest.seq;
+    repository
+      .applyReported(batch.deviceId, [{ key: 'status', value: newest.fields, version, ts: newest.ts }])
+      .then((applied) => {
+        if (applied.length > 0) live.publish({ type: 'reported', deviceId: batch.deviceId, keys: applied });
+      })
+      .catch((error: Error) => log(`status of ${batch.deviceId}: ${error.message}`));
+  }
 }
 
 /** Stops taking uplinks, then lets the ones already received finish (bounded), so their commits land. */
@@ -145,9 +174,26 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
     const admin = options.adminToken !== undefined ? { token: options.adminToken, created: false } : loadOrCreateAdminToken(dataDir);
     const service = loadOrCreateServiceCredential(dataDir);
 
+    const templates: Template[] = allTemplates();
+    const rpcRoutes = options.rpcRoutesPath === undefined ? null : loadRpcRoutes(options.rpcRoutesPath);
+    const downstreamConfig = options.downstreamRoutes ?? (options.downstreamPath === undefined ? null : loadDownstreamConfig(options.downstreamPath));
+    let downstream: DownstreamRoutes | null = null;
+    if (downstreamConfig !== null && downstreamConfig.length > 0) {
+      const routes = await DownstreamRoutes.start(downstreamConfig, { repository, metrics, log, templates, now, pollMs: options.downstreamPollMs });
+      downstream = routes;
+      cleanups.push(() => routes.close());
+      // State changes (reported from sessions, desired from the API) wake the routes too.
+      const unsubscribe = live.subscribe((update) => {
+        if (update.type === 'reported' || update.type === 'desired') routes.notify();
+      });
+      cleanups.push(unsubscribe);
+    }
+
     const ingest = new IngestQueue(repository, metrics, {
       now,
       onCommitted: (batches) => {
+        downstream?.notify();
+        reflectDeviceStatus(repository, live, log, batches);
         if (!live.active) return;
         for (const batch of batches) {
           for (const row of batch.rows) {
@@ -198,7 +244,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
     }
 
     const context: CloudContext = { repository, ingest, transport, live, metrics, log, now };
-    const session = (options.session ?? defaultSession(options))(context);
+    const session = (options.session ?? defaultSession(rpcRoutes))(context);
     transport.setHandler({
       handleUplink: (message) => session.handleUplink(message),
       deviceConnection: (deviceId, connected) => {
@@ -243,7 +289,9 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
     }, options.expirySweepMs ?? 1000);
     cleanups.push(() => clearInterval(sweep));
 
-    const api = createHttpApi({ repository, live, metrics, adminToken: admin.token, isConnected: (id) => transport.isConnected(id), now });
+    const api = createHttpApi({
+      repository, live, metrics, adminToken: admin.token, isConnected: (id) => transport.isConnected(id), now, templates, rpcRoutes, downstream,
+    });
     const http: Server = createServer(api.handle);
     const httpHost = options.httpHost ?? '0.0.0.0';
     const httpPort = await listen(http, options.httpPort ?? 8080, httpHost, (p) => `HTTP port ${p} is already in use. Choose another with --http-port N.`);
@@ -268,6 +316,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
       adminToken: admin.token,
       adminTokenCreated: admin.created,
       context,
+      downstream,
       stop: stopAll,
     };
   } catch (error) {

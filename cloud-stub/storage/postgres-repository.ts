@@ -19,6 +19,10 @@ import {
   type RpcRequest,
   type RpcStatus,
   type StoredEvent,
+  type StateChange,
+  type DownstreamCursor,
+  type DownstreamStream,
+  type DeadLetter,
 } from './repository.ts';
 
 export const postgresSchema = `
@@ -74,7 +78,40 @@ CREATE TABLE IF NOT EXISTS rpc_requests (
   expires_at_ms BIGINT NOT NULL,
   PRIMARY KEY (device_id, idempotency_key)
 );
+CREATE TABLE IF NOT EXISTS state_changes (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  side TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value JSONB,
+  version BIGINT NOT NULL,
+  ts BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS downstream_cursors (
+  route TEXT PRIMARY KEY,
+  event_id BIGINT NOT NULL,
+  state_change_id BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS downstream_dead_letters (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  route TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  first_id BIGINT NOT NULL,
+  last_id BIGINT NOT NULL,
+  payload JSONB NOT NULL,
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS downstream_dead_letters_by_route ON downstream_dead_letters (route, id);
 `;
+
+// Downstream routes read the events table and the state-change log in id order behind a cursor.
+// An identity id is taken at INSERT, but transactions of several processes may commit in another
+// order, and a reader could pass a lower id that commits later. Writers of each log therefore
+// hold a transaction-scoped advisory lock, so ids become visible in the order they were taken.
+const eventLogLock = "SELECT pg_advisory_xact_lock(hashtext('tandem-event-log'))";
+const stateLogLock = "SELECT pg_advisory_xact_lock(hashtext('tandem-state-log'))";
 
 type Row = Record<string, unknown>;
 
@@ -86,6 +123,19 @@ function num(value: unknown): number {
 
 function numOrNull(value: unknown): number | null {
   return value === null || value === undefined ? null : Number(value);
+}
+
+function toEvent(row: Row): StoredEvent {
+  return {
+    id: num(row.id),
+    deviceId: row.device_id as string,
+    epoch: num(row.epoch),
+    seq: num(row.seq),
+    templateId: row.template_id as string,
+    ts: num(row.ts),
+    fields: row.fields,
+    receivedAtMs: num(row.received_at_ms),
+  };
 }
 
 function toDevice(row: Row): DeviceRecord {
@@ -252,6 +302,7 @@ export class PostgresRepository implements Repository {
 
   async ingestBatches(batches: IngestBatch[], nowMs: number): Promise<IngestResult[]> {
     return this.transaction(async (client) => {
+      await client.query(eventLogLock);
       const results: IngestResult[] = [];
       for (const batch of batches) results.push(await this.insertBatch(client, batch, nowMs));
       return results;
@@ -273,16 +324,7 @@ export class PostgresRepository implements Repository {
     }
     const limit = next(query.limit);
     const result = await this.pool.query(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY ts, id LIMIT ${limit}`, params);
-    return (result.rows as Row[]).map((row) => ({
-      id: num(row.id),
-      deviceId: row.device_id as string,
-      epoch: num(row.epoch),
-      seq: num(row.seq),
-      templateId: row.template_id as string,
-      ts: num(row.ts),
-      fields: row.fields,
-      receivedAtMs: num(row.received_at_ms),
-    }));
+    return (result.rows as Row[]).map(toEvent);
   }
 
   async countEvents(deviceId: string): Promise<number> {
@@ -324,7 +366,11 @@ export class PostgresRepository implements Repository {
           : { outcome: 'conflict', desiredVersion: num((device.rows[0] as Row).desired_version) };
       }
       const version = num((bumped.rows[0] as Row).desired_version);
+      await client.query(stateLogLock);
       for (const key of Object.keys(values)) {
+        await client.query('INSERT INTO state_changes (device_id, side, key, value, version, ts) VALUES ($1, $2, $3, $4::jsonb, $5, $6)', [
+          deviceId, 'desired', key, jsonParam(values[key]), version, nowMs,
+        ]);
         await client.query(
           `INSERT INTO state (device_id, key, desired_value, desired_version, desired_ts) VALUES ($1, $2, $3::jsonb, $4, $5)
            ON CONFLICT (device_id, key) DO UPDATE SET desired_value = excluded.desired_value,
@@ -338,6 +384,7 @@ export class PostgresRepository implements Repository {
 
   async applyReported(deviceId: string, updates: ReportedUpdate[]): Promise<string[]> {
     return this.transaction(async (client) => {
+      if (updates.length > 0) await client.query(stateLogLock);
       const applied: string[] = [];
       for (const update of updates) {
         const result = await client.query(
@@ -348,7 +395,12 @@ export class PostgresRepository implements Repository {
            RETURNING key`,
           [deviceId, update.key, jsonParam(update.value), update.version, update.ts],
         );
-        if (result.rows.length === 1) applied.push(update.key);
+        if (result.rows.length === 1) {
+          applied.push(update.key);
+          await client.query('INSERT INTO state_changes (device_id, side, key, value, version, ts) VALUES ($1, $2, $3, $4::jsonb, $5, $6)', [
+            deviceId, 'reported', update.key, jsonParam(update.value), update.version, update.ts,
+          ]);
+        }
       }
       return applied;
     });
@@ -441,6 +493,78 @@ export class PostgresRepository implements Repository {
       idempotencyKey,
     ]);
     return updated.rowCount === 1;
+  }
+
+  async listRpcRequests(deviceId: string, limit: number): Promise<RpcRequest[]> {
+    const result = await this.pool.query('SELECT * FROM rpc_requests WHERE device_id = $1 ORDER BY created_at_ms DESC, idempotency_key DESC LIMIT $2', [deviceId, limit]);
+    return (result.rows as Row[]).map(toRpc);
+  }
+
+  async eventsAfter(afterId: number, limit: number): Promise<StoredEvent[]> {
+    const result = await this.pool.query('SELECT * FROM events WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit]);
+    return (result.rows as Row[]).map(toEvent);
+  }
+
+  async stateChangesAfter(afterId: number, limit: number): Promise<StateChange[]> {
+    const result = await this.pool.query('SELECT * FROM state_changes WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit]);
+    return (result.rows as Row[]).map((row) => ({
+      id: num(row.id),
+      deviceId: row.device_id as string,
+      side: row.side as StateChange['side'],
+      key: row.key as string,
+      value: row.value ?? null,
+      version: num(row.version),
+      ts: num(row.ts),
+    }));
+  }
+
+  async downstreamHeads(): Promise<DownstreamCursor> {
+    const result = await this.pool.query('SELECT (SELECT coalesce(max(id), 0) FROM events) AS e, (SELECT coalesce(max(id), 0) FROM state_changes) AS s');
+    const row = result.rows[0] as Row;
+    return { eventId: num(row.e), stateChangeId: num(row.s) };
+  }
+
+  async openDownstreamCursor(route: string, initial: DownstreamCursor): Promise<DownstreamCursor> {
+    await this.pool.query('INSERT INTO downstream_cursors (route, event_id, state_change_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+      route, initial.eventId, initial.stateChangeId,
+    ]);
+    const result = await this.pool.query('SELECT event_id, state_change_id FROM downstream_cursors WHERE route = $1', [route]);
+    const row = result.rows[0] as Row;
+    return { eventId: num(row.event_id), stateChangeId: num(row.state_change_id) };
+  }
+
+  async advanceDownstreamCursor(route: string, stream: DownstreamStream, id: number, deadLetter?: Omit<DeadLetter, 'id'>): Promise<void> {
+    const column = stream === 'events' ? 'event_id' : 'state_change_id';
+    await this.transaction(async (client) => {
+      if (deadLetter !== undefined) {
+        await client.query(
+          `INSERT INTO downstream_dead_letters (route, stream, first_id, last_id, payload, error, attempts, created_at_ms)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)`,
+          [deadLetter.route, deadLetter.stream, deadLetter.firstId, deadLetter.lastId, jsonParam(deadLetter.payload), deadLetter.error, deadLetter.attempts, deadLetter.createdAtMs],
+        );
+      }
+      await client.query(`UPDATE downstream_cursors SET ${column} = GREATEST(${column}, $1) WHERE route = $2`, [id, route]);
+    });
+  }
+
+  async listDeadLetters(route: string, afterId: number, limit: number): Promise<DeadLetter[]> {
+    const result = await this.pool.query('SELECT * FROM downstream_dead_letters WHERE route = $1 AND id > $2 ORDER BY id LIMIT $3', [route, afterId, limit]);
+    return (result.rows as Row[]).map((row) => ({
+      id: num(row.id),
+      route: row.route as string,
+      stream: row.stream as DownstreamStream,
+      firstId: num(row.first_id),
+      lastId: num(row.last_id),
+      payload: row.payload,
+      error: row.error as string,
+      attempts: num(row.attempts),
+      createdAtMs: num(row.created_at_ms),
+    }));
+  }
+
+  async countDeadLetters(route: string): Promise<number> {
+    const result = await this.pool.query('SELECT count(*) AS n FROM downstream_dead_letters WHERE route = $1', [route]);
+    return num((result.rows[0] as Row).n);
   }
 
   async queueDepths(): Promise<QueueDepths> {

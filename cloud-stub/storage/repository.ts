@@ -114,6 +114,40 @@ export interface RpcRequest {
   expiresAtMs: number;
 }
 
+/** One committed change of a state key, in commit order: what downstream routes follow. */
+export interface StateChange {
+  /** Position in the state-change log (increasing in commit order). */
+  id: number;
+  deviceId: string;
+  side: 'reported' | 'desired';
+  key: string;
+  value: unknown;
+  version: number;
+  ts: number;
+}
+
+/** Where a downstream route stands: the last event and state change it delivered. */
+export interface DownstreamCursor {
+  eventId: number;
+  stateChangeId: number;
+}
+
+export type DownstreamStream = 'events' | 'state';
+
+/** A batch a downstream route gave up on after its maximum attempts, kept for inspection. */
+export interface DeadLetter {
+  id: number;
+  route: string;
+  stream: DownstreamStream;
+  /** Ids (event or state-change log) the batch covered. */
+  firstId: number;
+  lastId: number;
+  payload: unknown;
+  error: string;
+  attempts: number;
+  createdAtMs: number;
+}
+
 export interface QueueDepths {
   messagesQueued: number;
   rpcPending: number;
@@ -174,6 +208,25 @@ export interface Repository {
   createRpcRequest(request: Omit<RpcRequest, 'status' | 'result'>): Promise<{ created: boolean; request: RpcRequest }>;
   getRpcRequest(deviceId: string, idempotencyKey: string): Promise<RpcRequest | null>;
   completeRpcRequest(deviceId: string, idempotencyKey: string, status: RpcStatus, result: unknown): Promise<boolean>;
+
+  /** The device's RPC requests, newest first (the RPC log). */
+  listRpcRequests(deviceId: string, limit: number): Promise<RpcRequest[]>;
+
+  // Downstream routes (cloud-stub/downstream): a durable cursor per route over the event table and
+  // the state-change log, which are read in id order.
+  /** Committed events with id > afterId, in id order. */
+  eventsAfter(afterId: number, limit: number): Promise<StoredEvent[]>;
+  /** State changes (reported and desired) with id > afterId, in id order. */
+  stateChangesAfter(afterId: number, limit: number): Promise<StateChange[]>;
+  /** The newest event id and state-change id (0 when empty): the heads the lag is measured to. */
+  downstreamHeads(): Promise<DownstreamCursor>;
+  /** A route's cursor; a route seen for the first time starts at `initial`. */
+  openDownstreamCursor(route: string, initial: DownstreamCursor): Promise<DownstreamCursor>;
+  /** Moves a cursor forward (never back); with a dead letter, both in one transaction. */
+  advanceDownstreamCursor(route: string, stream: DownstreamStream, id: number, deadLetter?: Omit<DeadLetter, 'id'>): Promise<void>;
+  /** Dead letters of a route with id > afterId, oldest first. */
+  listDeadLetters(route: string, afterId: number, limit: number): Promise<DeadLetter[]>;
+  countDeadLetters(route: string): Promise<number>;
 
   queueDepths(): Promise<QueueDepths>;
   close(): Promise<void>;

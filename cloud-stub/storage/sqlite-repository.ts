@@ -20,6 +20,10 @@ import {
   type RpcRequest,
   type RpcStatus,
   type StoredEvent,
+  type StateChange,
+  type DownstreamCursor,
+  type DownstreamStream,
+  type DeadLetter,
 } from './repository.ts';
 
 export const sqliteSchema = `
@@ -75,6 +79,32 @@ CREATE TABLE IF NOT EXISTS rpc_requests (
   expires_at_ms INTEGER NOT NULL,
   PRIMARY KEY (device_id, idempotency_key)
 );
+CREATE TABLE IF NOT EXISTS state_changes (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  side TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT,
+  version INTEGER NOT NULL,
+  ts INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS downstream_cursors (
+  route TEXT PRIMARY KEY,
+  event_id INTEGER NOT NULL,
+  state_change_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS downstream_dead_letters (
+  id INTEGER PRIMARY KEY,
+  route TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  first_id INTEGER NOT NULL,
+  last_id INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS downstream_dead_letters_by_route ON downstream_dead_letters (route, id);
 `;
 
 interface DeviceRow {
@@ -126,6 +156,41 @@ interface RpcRow {
   expires_at_ms: number;
 }
 
+interface StateChangeRow {
+  id: number;
+  device_id: string;
+  side: string;
+  key: string;
+  value: string | null;
+  version: number;
+  ts: number;
+}
+
+interface DeadLetterRow {
+  id: number;
+  route: string;
+  stream: string;
+  first_id: number;
+  last_id: number;
+  payload: string;
+  error: string;
+  attempts: number;
+  created_at_ms: number;
+}
+
+function toEvent(row: EventRow): StoredEvent {
+  return {
+    id: row.id,
+    deviceId: row.device_id,
+    epoch: row.epoch,
+    seq: row.seq,
+    templateId: row.template_id,
+    ts: row.ts,
+    fields: JSON.parse(row.fields) as unknown,
+    receivedAtMs: row.received_at_ms,
+  };
+}
+
 function toDevice(row: DeviceRow): DeviceRecord {
   return {
     deviceId: row.device_id,
@@ -175,6 +240,7 @@ export class SqliteRepository implements Repository {
   private readonly db: Database.Database;
   private readonly insertEvent: Database.Statement;
   private readonly runIngest: (batches: IngestBatch[], nowMs: number) => IngestResult[];
+  private readonly logStateChange: Database.Statement;
 
   constructor(options: SqliteRepositoryOptions) {
     this.db = new Database(options.path);
@@ -186,6 +252,7 @@ export class SqliteRepository implements Repository {
     this.insertEvent = this.db.prepare(
       'INSERT INTO events (device_id, epoch, seq, template_id, ts, fields, received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
+    this.logStateChange = this.db.prepare('INSERT INTO state_changes (device_id, side, key, value, version, ts) VALUES (?, ?, ?, ?, ?, ?)');
     const insert = this.insertEvent;
     this.runIngest = this.db.transaction((batches: IngestBatch[], nowMs: number): IngestResult[] => {
       const results: IngestResult[] = [];
@@ -256,16 +323,7 @@ export class SqliteRepository implements Repository {
     }
     params.push(query.limit);
     const rows = this.db.prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY ts, id LIMIT ?`).all(...params) as EventRow[];
-    return rows.map((row) => ({
-      id: row.id,
-      deviceId: row.device_id,
-      epoch: row.epoch,
-      seq: row.seq,
-      templateId: row.template_id,
-      ts: row.ts,
-      fields: JSON.parse(row.fields) as unknown,
-      receivedAtMs: row.received_at_ms,
-    }));
+    return rows.map(toEvent);
   }
 
   async countEvents(deviceId: string): Promise<number> {
@@ -309,7 +367,9 @@ export class SqliteRepository implements Repository {
         return device === undefined ? { outcome: 'unknown-device' } : { outcome: 'conflict', desiredVersion: device.desired_version };
       }
       for (const key of Object.keys(values)) {
-        upsert.run(deviceId, key, JSON.stringify(values[key]) ?? 'null', bumped.desired_version, nowMs);
+        const text = JSON.stringify(values[key]) ?? 'null';
+        upsert.run(deviceId, key, text, bumped.desired_version, nowMs);
+        this.logStateChange.run(deviceId, 'desired', key, text, bumped.desired_version, nowMs);
       }
       return { outcome: 'applied', desiredVersion: bumped.desired_version };
     });
@@ -328,8 +388,12 @@ export class SqliteRepository implements Repository {
     const transaction = this.db.transaction((): string[] => {
       const applied: string[] = [];
       for (const update of updates) {
-        const info = upsert.run(deviceId, update.key, JSON.stringify(update.value) ?? 'null', update.version, update.ts);
-        if (info.changes === 1) applied.push(update.key);
+        const text = JSON.stringify(update.value) ?? 'null';
+        const info = upsert.run(deviceId, update.key, text, update.version, update.ts);
+        if (info.changes === 1) {
+          applied.push(update.key);
+          this.logStateChange.run(deviceId, 'reported', update.key, text, update.version, update.ts);
+        }
       }
       return applied;
     });
@@ -416,6 +480,70 @@ export class SqliteRepository implements Repository {
         .prepare('UPDATE rpc_requests SET status = ?, result = ? WHERE device_id = ? AND idempotency_key = ?')
         .run(status, toJsonText(result), deviceId, idempotencyKey).changes === 1
     );
+  }
+
+  async listRpcRequests(deviceId: string, limit: number): Promise<RpcRequest[]> {
+    const rows = this.db.prepare('SELECT * FROM rpc_requests WHERE device_id = ? ORDER BY created_at_ms DESC, idempotency_key DESC LIMIT ?').all(deviceId, limit) as RpcRow[];
+    return rows.map(toRpc);
+  }
+
+  async eventsAfter(afterId: number, limit: number): Promise<StoredEvent[]> {
+    return (this.db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as EventRow[]).map(toEvent);
+  }
+
+  async stateChangesAfter(afterId: number, limit: number): Promise<StateChange[]> {
+    const rows = this.db.prepare('SELECT * FROM state_changes WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as StateChangeRow[];
+    return rows.map((row) => ({
+      id: row.id,
+      deviceId: row.device_id,
+      side: row.side as StateChange['side'],
+      key: row.key,
+      value: fromJsonText(row.value),
+      version: row.version,
+      ts: row.ts,
+    }));
+  }
+
+  async downstreamHeads(): Promise<DownstreamCursor> {
+    const row = this.db.prepare('SELECT (SELECT coalesce(max(id), 0) FROM events) AS e, (SELECT coalesce(max(id), 0) FROM state_changes) AS s').get() as { e: number; s: number };
+    return { eventId: row.e, stateChangeId: row.s };
+  }
+
+  async openDownstreamCursor(route: string, initial: DownstreamCursor): Promise<DownstreamCursor> {
+    this.db.prepare('INSERT INTO downstream_cursors (route, event_id, state_change_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(route, initial.eventId, initial.stateChangeId);
+    const row = this.db.prepare('SELECT event_id, state_change_id FROM downstream_cursors WHERE route = ?').get(route) as { event_id: number; state_change_id: number };
+    return { eventId: row.event_id, stateChangeId: row.state_change_id };
+  }
+
+  async advanceDownstreamCursor(route: string, stream: DownstreamStream, id: number, deadLetter?: Omit<DeadLetter, 'id'>): Promise<void> {
+    const column = stream === 'events' ? 'event_id' : 'state_change_id';
+    this.db.transaction(() => {
+      if (deadLetter !== undefined) {
+        this.db
+          .prepare('INSERT INTO downstream_dead_letters (route, stream, first_id, last_id, payload, error, attempts, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(deadLetter.route, deadLetter.stream, deadLetter.firstId, deadLetter.lastId, JSON.stringify(deadLetter.payload) ?? 'null', deadLetter.error, deadLetter.attempts, deadLetter.createdAtMs);
+      }
+      this.db.prepare(`UPDATE downstream_cursors SET ${column} = max(${column}, ?) WHERE route = ?`).run(id, route);
+    })();
+  }
+
+  async listDeadLetters(route: string, afterId: number, limit: number): Promise<DeadLetter[]> {
+    const rows = this.db.prepare('SELECT * FROM downstream_dead_letters WHERE route = ? AND id > ? ORDER BY id LIMIT ?').all(route, afterId, limit) as DeadLetterRow[];
+    return rows.map((row) => ({
+      id: row.id,
+      route: row.route,
+      stream: row.stream as DownstreamStream,
+      firstId: row.first_id,
+      lastId: row.last_id,
+      payload: fromJsonText(row.payload),
+      error: row.error,
+      attempts: row.attempts,
+      createdAtMs: row.created_at_ms,
+    }));
+  }
+
+  async countDeadLetters(route: string): Promise<number> {
+    return (this.db.prepare('SELECT count(*) AS n FROM downstream_dead_letters WHERE route = ?').get(route) as { n: number }).n;
   }
 
   async queueDepths(): Promise<QueueDepths> {

@@ -112,3 +112,20 @@ export const syncAckTimeoutMs = 30000;
 export const syncPeriodicIdleMs = 2000;
 /** Cloud-to-device messages the cloud sends in one session before waiting for acks. */
 export const syncMessagesPerSessionMax = 16;
+
+// Cloud downstream routes (cloud-stub/downstream; cloud-stub/DESIGN.md "Downstream routes")
+/** Events or state changes one route reads and delivers in one batch at most. */
+export const downstreamBatchRowsMax = 1000;
+/** A route with nothing to deliver looks again after this long (other processes may have ingested). */
+export const downstreamPollMs = 1000;
+/** First retry delay of a failed delivery; it doubles per attempt up to downstreamBackoffMsMax. */
+export const downstreamBackoffMs = 200;
+export const downstreamBackoffMsMax = 60000;
+/** One delivery attempt (HTTP POST, MQTT acknowledgements, PostgreSQL insert) gives up after this long. */
+export const downstreamAttemptTimeoutMs = 10000;
+/** Routes one downstream config file may declare. */
+export const downstreamRoutesMax = 32;
+/** Dead letters one HTTP page returns at most. */
+export const downstreamDeadLettersPageMax = 100;
+/** RPC requests one page of a device's RPC log returns at most. */
+export const rpcLogPageRowsMax = 200;
