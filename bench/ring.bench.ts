@@ -23,26 +23,28 @@ function round(value: number, digits: number): number {
   return Math.round(value * 10 ** digits) / 10 ** digits;
 }
 
-/** Node: the same 10-byte events {t, temp, hum, batt}, encoded into one scratch, then appended. */
+/** Node: as on the device, a ring holding every event, one 10-byte event encoded once. */
 function nodeFigures(events: number): { appendsPerSec: number; naiveAppendsPerSec: number; ringHeapBytesPerEvent: number; naiveHeapBytesPerEvent: number } {
   const scratch = new Uint8Array(10);
   const view = new DataView(scratch.buffer);
-  const cache = new EventCache(eventCacheDefaults());
+  view.setUint32(0, 1, true);
+  view.setInt16(4, 215, true);
+  view.setUint16(6, 400, true);
+  view.setUint16(8, 3300, true);
+  // 65,536 events of 12 bytes fit; the ring is emptied (acked) each time that many are in.
+  const cache = new EventCache({ ...eventCacheDefaults(), capacityBytes: 65536 * 12 + 64 });
   const heapBefore = process.memoryUsage().heapUsed;
   let started = process.hrtime.bigint();
   for (let i = 0; i < events; i++) {
-    view.setUint32(0, i, true);
-    view.setInt16(4, 215 + (i % 7), true);
-    view.setUint16(6, 400 + (i % 3), true);
-    view.setUint16(8, 3300, true);
     cache.append(scratch, 0, 10);
+    if ((i & 65535) === 65535) cache.ack(cache.nextSeq);
   }
   const ringSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const ringHeap = Math.max(0, process.memoryUsage().heapUsed - heapBefore);
   const naive: NaiveEvent[] = [];
   const naiveHeapBefore = process.memoryUsage().heapUsed;
   started = process.hrtime.bigint();
-  for (let i = 0; i < events; i++) naive.push({ t: i, temp: 21.5 + (i % 7) / 10, hum: 40 + (i % 3), batt: 3.3 });
+  for (let i = 0; i < events; i++) naive.push({ t: i, temp: 21.5, hum: 40, batt: 3.3 });
   const naiveSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const naiveHeap = Math.max(0, process.memoryUsage().heapUsed - naiveHeapBefore);
   return {
@@ -54,18 +56,20 @@ function nodeFigures(events: number): { appendsPerSec: number; naiveAppendsPerSe
 }
 
 /** Builds the device program (firmware build + Espruino gate) and runs it in the binary. */
-async function espruinoFigures(binary: string, events: number, stateUpdates: number): Promise<DeviceResult> {
+async function espruinoFigures(binary: string, events: number, rounds: number, stateUpdates: number): Promise<DeviceResult> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-ring-'));
   try {
     const entry = join(dir, 'entry.ts');
-    writeFileSync(entry, deviceProgramSource({ events, stateUpdates }));
+    writeFileSync(entry, deviceProgramSource({ events, rounds, stateUpdates }));
     const built = await buildFirmware({ entry, outFile: join(dir, 'ring.js'), quiet: true });
     if (built.failures.length > 0) throw new Error(`bench ring: the device program did not build:\n${built.failures.join('\n')}`);
     const lines: string[] = [];
     const device = new RealEspruino({ binaryPath: binary, workDir: dir, bundlePath: join(dir, 'ring.js'), onConsoleLine: (line) => lines.push(line) });
     const exited = device.start();
-    const timeout = new Promise<number>((resolveTimeout) => setTimeout(() => resolveTimeout(-1), 120_000));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<number>((resolveTimeout) => (timer = setTimeout(() => resolveTimeout(-1), 120_000)));
     const code = await Promise.race([exited, timeout]);
+    clearTimeout(timer);
     await device.stop();
     const result = parseDeviceResult(lines);
     if (result === undefined) throw new Error(`bench ring: Espruino printed no result (exit ${code}):\n${lines.slice(-10).join('\n')}`);
@@ -79,7 +83,7 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   const events = options.quick ? 100_000 : 1_000_000;
   const node = nodeFigures(events);
   const rows: (string | number)[][] = [
-    ['Node: event ring (4 KiB, 10-byte events)', node.appendsPerSec, node.ringHeapBytesPerEvent, '-'],
+    ['Node: event ring (10-byte events)', node.appendsPerSec, node.ringHeapBytesPerEvent, '-'],
     ['Node: naive array of {t, temp, hum, batt}', node.naiveAppendsPerSec, node.naiveHeapBytesPerEvent, '-'],
   ];
   const figures: Record<string, unknown> = { events, node };
@@ -88,9 +92,12 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   if (binary !== '' && existsSync(binary)) {
     // The naive cache runs out of memory near 2,000 events on an ESP32-format build: stay below.
     const deviceEvents = options.quick ? 300 : 1000;
-    const device = await espruinoFigures(binary, deviceEvents, options.quick ? 100 : 500);
+    const device = await espruinoFigures(binary, deviceEvents, options.quick ? 2 : 15, options.quick ? 100 : 500);
     rows.push(
       [`Espruino: event ring (${deviceEvents} events)`, round(device.ringAppendsPerSec, 0), '-', round(device.ringJsVarsPerEvent, 2)],
+      ['Espruino: event ring, event = first bytes of a larger scratch', round(device.ringSliceAppendsPerSec, 0), '-', '-'],
+      ['Espruino: event ring, encoding each event in the loop', round(device.ringAppendsWithEncodePerSec, 0), '-', '-'],
+      ['Espruino: full 4 KiB ring (drop-oldest on every append)', round(device.ringFullAppendsPerSec, 0), '-', '-'],
       [`Espruino: naive array (${deviceEvents} events)`, round(device.naiveAppendsPerSec, 0), '-', round(device.naiveJsVarsPerEvent, 2)],
       ['Espruino: state store updates on Storage', round(device.stateUpdatesPerSec, 0), '-', '-'],
     );
@@ -100,6 +107,9 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
       appendsPerSec: round(device.ringAppendsPerSec, 0),
       naiveAppendsPerSec: round(device.naiveAppendsPerSec, 0),
       appendsRatioToNaive: round(device.ringAppendsPerSec / device.naiveAppendsPerSec, 2),
+      appendsWithEncodePerSec: round(device.ringAppendsWithEncodePerSec, 0),
+      sliceAppendsPerSec: round(device.ringSliceAppendsPerSec, 0),
+      fullRingAppendsPerSec: round(device.ringFullAppendsPerSec, 0),
       jsVarsPerEvent: round(device.ringJsVarsPerEvent, 3),
       naiveJsVarsPerEvent: round(device.naiveJsVarsPerEvent, 2),
       stateUpdatesPerSec: round(device.stateUpdatesPerSec, 0),

@@ -20,8 +20,11 @@ export const eventErrorTooLarge = -20;
 /** The ring is full and its policy is reject-newest (counted as dropped). */
 export const eventErrorFull = -21;
 
-/** Per entry in the ring: u16 length, u32 seq, little-endian, then the event's bytes. */
-export const eventEntryHeaderBytes = 6;
+/**
+ * Per entry in the ring: u16 length (little-endian), then the event's bytes. Seqs are not stored:
+ * the events held are consecutive ([CACHE-1]), so the oldest one's seq is enough.
+ */
+export const eventEntryHeaderBytes = 2;
 /** Per event in a batch read out: u16 length (little-endian), then the event's bytes. */
 export const eventBatchHeaderBytes = 2;
 
@@ -63,7 +66,7 @@ export interface EventSpillTier {
 }
 
 export interface EventCacheOptions {
-  /** Ring capacity in bytes, entry headers included (eventCacheBytesMax by default). */
+  /** Ring size in bytes (eventCacheBytesMax by default); entries may fill all but one byte of it. */
   capacityBytes: number;
   /** overflowDropOldest (default) or overflowRejectNewest. */
   overflowPolicy: number;
@@ -78,44 +81,57 @@ export function eventCacheDefaults(): EventCacheOptions {
 
 export class EventCache {
   // Fields are `declare`d and set in the constructor: field initialisers would pull a
-  // define-property helper into the bundle.
+  // define-property helper into the bundle. Espruino finds a property by walking the object's
+  // list of them, so the ones append uses come first (assignment order sets the order).
+  /** Offset of the byte after the newest entry. */
+  declare private tail: number;
+  /** append's fast path may write up to (not including) this offset: the head, or the end. */
+  declare private limit: number;
+  declare private readonly ring: Uint8Array;
   declare readonly capacity: number;
   declare readonly overflowPolicy: number;
-  /** Events in the ring (not counting the spill tier). */
-  declare count: number;
-  /** Bytes of the ring in use, entry headers included. */
-  declare bytesUsed: number;
   /** Seq the next stored event gets. */
   declare nextSeq: number;
   /** Events lost and not yet reported ([CACHE-3]). */
   declare droppedCount: number;
   /** What the last readBatch produced. */
   declare readonly batch: EventBatch;
-  declare private readonly ring: Uint8Array;
+  /** Offset of the oldest entry; equal to tail when the ring is empty. */
   declare private head: number;
-  declare private tail: number;
+  /** Seq of the oldest event in the ring (nextSeq when it is empty). */
+  declare private headSeq: number;
   declare private spill: EventSpillTier | null;
   declare private spillScratch: Uint8Array | null;
 
   constructor(options: EventCacheOptions) {
     const capacity = options.capacityBytes;
-    if (!(capacity >= eventEntryHeaderBytes + 1 && capacity <= 65535 * 16)) throw new Error('EventCache: bad capacity');
+    if (!(capacity >= eventEntryHeaderBytes + 2 && capacity <= 1048576)) throw new Error('EventCache: bad capacity');
     if (options.overflowPolicy !== overflowDropOldest && options.overflowPolicy !== overflowRejectNewest) throw new Error('EventCache: bad overflow policy');
+    this.tail = 0;
+    this.limit = capacity;
+    this.ring = new Uint8Array(capacity);
+    this.nextSeq = options.firstSeq;
     this.capacity = capacity;
     this.overflowPolicy = options.overflowPolicy;
-    this.ring = new Uint8Array(capacity);
     this.head = 0;
-    this.tail = 0;
-    this.count = 0;
-    this.bytesUsed = 0;
-    this.nextSeq = options.firstSeq;
+    this.headSeq = options.firstSeq;
     this.droppedCount = 0;
     this.batch = { firstSeq: 0, count: 0, bytes: 0 };
     this.spill = null;
     this.spillScratch = null;
   }
 
-  /** Attaches the flash tier ([CACHE-4]); the ring must be empty of older events it lacks. */
+  /** Events in the ring (not counting the spill tier). */
+  get count(): number {
+    return this.nextSeq - this.headSeq;
+  }
+
+  /** Bytes of the ring in use, entry headers included. */
+  get bytesUsed(): number {
+    return this.tail >= this.head ? this.tail - this.head : this.capacity - this.head + this.tail;
+  }
+
+  /** Attaches the flash tier ([CACHE-4]). */
   attachSpillTier(spill: EventSpillTier): void {
     this.spill = spill;
     if (this.spillScratch === null) this.spillScratch = new Uint8Array(eventRecordBytesMax);
@@ -126,51 +142,28 @@ export class EventCache {
    * eventErrorTooLarge / eventErrorFull; a refused event is counted in droppedCount.
    */
   append(data: Uint8Array, offset: number, length: number): number {
-    const needed = length + eventEntryHeaderBytes;
-    if (length > eventRecordBytesMax || needed > this.capacity || length < 0) {
-      this.countDrop();
-      return eventErrorTooLarge;
+    const tail = this.tail;
+    // The literal 2 is eventEntryHeaderBytes: a module constant would cost a scope lookup per use.
+    const end = tail + 2 + length;
+    // The common case: the event fits before the head or the end of the buffer (one byte always
+    // stays free, so that head === tail means empty).
+    if (end < this.limit && length <= eventRecordBytesMax && length >= 0) {
+      const ring = this.ring;
+      ring[tail] = length & 0xff;
+      ring[tail + 1] = length >>> 8;
+      // A whole buffer is copied as it is; a slice of one needs a (short-lived) view.
+      if (offset === 0 && data.length === length) ring.set(data, tail + 2);
+      else ring.set(data.subarray(offset, offset + length), tail + 2);
+      this.tail = end;
+      return this.nextSeq++;
     }
-    // Each round frees one entry, so this ends within `count` rounds.
-    while (this.capacity - this.bytesUsed < needed) {
-      if (this.spill !== null && this.spillOldest()) continue;
-      // A tier that refused (failing, or full under reject-newest): the ring's own policy decides.
-      if (this.overflowPolicy === overflowRejectNewest) {
-        this.countDrop();
-        return eventErrorFull;
-      }
-      this.removeOldest();
-      this.countDrop();
-    }
-    const seq = this.nextSeq;
-    const ring = this.ring;
-    const capacity = this.capacity;
-    let at = this.tail;
-    ring[at] = length & 0xff;
-    at = at + 1 === capacity ? 0 : at + 1;
-    ring[at] = length >>> 8;
-    at = at + 1 === capacity ? 0 : at + 1;
-    for (let shift = 0; shift < 32; shift += 8) {
-      ring[at] = (seq >>> shift) & 0xff;
-      at = at + 1 === capacity ? 0 : at + 1;
-    }
-    const first = capacity - at < length ? capacity - at : length;
-    if (first === data.length && offset === 0) ring.set(data, at);
-    else if (first > 0) ring.set(data.subarray(offset, offset + first), at);
-    if (first < length) ring.set(data.subarray(offset + first, offset + length), 0);
-    at += length;
-    if (at >= capacity) at -= capacity;
-    this.tail = at;
-    this.bytesUsed += needed;
-    this.count++;
-    this.nextSeq = seq + 1;
-    return seq;
+    return this.appendSlow(data, offset, length);
   }
 
   /** Seq of the oldest event held, in the flash tier or the ring (0 when empty). */
   oldestSeq(): number {
     if (this.spill !== null && this.spill.count() > 0) return this.spill.oldestSeq();
-    return this.count > 0 ? this.readSeqAt(this.head) : 0;
+    return this.nextSeq > this.headSeq ? this.headSeq : 0;
   }
 
   /** Seq of the newest event held (0 when empty). */
@@ -180,7 +173,7 @@ export class EventCache {
 
   /** Events held in the ring and the flash tier. */
   totalCount(): number {
-    return this.count + (this.spill !== null ? this.spill.count() : 0);
+    return this.nextSeq - this.headSeq + (this.spill !== null ? this.spill.count() : 0);
   }
 
   /**
@@ -208,9 +201,8 @@ export class EventCache {
     const ring = this.ring;
     const capacity = this.capacity;
     let at = this.head;
-    for (let index = 0; index < this.count; index++) {
+    for (let seq = this.headSeq; seq < this.nextSeq; seq++) {
       const length = ring[at] | (ring[at + 1 === capacity ? 0 : at + 1] << 8);
-      const seq = this.readSeqAt(at);
       let payload = at + eventEntryHeaderBytes;
       if (payload >= capacity) payload -= capacity;
       if (seq > after) {
@@ -238,7 +230,7 @@ export class EventCache {
   ack(seq: number): number {
     let purged = 0;
     if (this.spill !== null && this.spill.count() > 0) purged += this.spill.ack(seq);
-    while (this.count > 0 && this.readSeqAt(this.head) <= seq) {
+    while (this.headSeq < this.nextSeq && this.headSeq <= seq) {
       this.removeOldest();
       purged++;
     }
@@ -248,7 +240,7 @@ export class EventCache {
   /** Moves up to `maxEvents` of the oldest ring events into the flash tier; returns how many. */
   spillNow(maxEvents: number): number {
     let moved = 0;
-    while (moved < maxEvents && this.count > 0 && this.spill !== null && this.spillOldest()) moved++;
+    while (moved < maxEvents && this.headSeq < this.nextSeq && this.spill !== null && this.spillOldest()) moved++;
     return moved;
   }
 
@@ -268,60 +260,80 @@ export class EventCache {
   clear(firstSeq: number): void {
     this.head = 0;
     this.tail = 0;
-    this.count = 0;
-    this.bytesUsed = 0;
+    this.limit = this.capacity;
     this.nextSeq = firstSeq;
+    this.headSeq = firstSeq;
+  }
+
+  /** Everything append's fast path does not take: wrap-around, overflow, offsets, refusals. */
+  private appendSlow(data: Uint8Array, offset: number, length: number): number {
+    const needed = length + eventEntryHeaderBytes;
+    if (length > eventRecordBytesMax || needed > this.capacity - 1 || length < 0) {
+      this.countDrop();
+      return eventErrorTooLarge;
+    }
+    // Each round frees one entry, so this ends within `count` rounds.
+    while (this.capacity - 1 - this.bytesUsed < needed) {
+      if (this.spill !== null && this.spillOldest()) continue;
+      // A tier that refused (failing, or full under reject-newest): the ring's own policy decides.
+      if (this.overflowPolicy === overflowRejectNewest) {
+        this.countDrop();
+        return eventErrorFull;
+      }
+      this.removeOldest();
+      this.countDrop();
+    }
+    const ring = this.ring;
+    const capacity = this.capacity;
+    let at = this.tail;
+    ring[at] = length & 0xff;
+    at = at + 1 === capacity ? 0 : at + 1;
+    ring[at] = length >>> 8;
+    at = at + 1 === capacity ? 0 : at + 1;
+    const first = capacity - at < length ? capacity - at : length;
+    if (first > 0) ring.set(data.subarray(offset, offset + first), at);
+    if (first < length) ring.set(data.subarray(offset + first, offset + length), 0);
+    at += length;
+    if (at >= capacity) at -= capacity;
+    this.tail = at;
+    this.limit = this.head > at ? this.head : capacity;
+    return this.nextSeq++;
   }
 
   private countDrop(): void {
     if (this.droppedCount < 0xffffffff) this.droppedCount++;
   }
 
-  private readSeqAt(entry: number): number {
-    const ring = this.ring;
-    const capacity = this.capacity;
-    let at = entry + 2;
-    if (at >= capacity) at -= capacity;
-    let seq = 0;
-    for (let shift = 0; shift < 32; shift += 8) {
-      seq |= ring[at] << shift;
-      at = at + 1 === capacity ? 0 : at + 1;
-    }
-    return seq >>> 0;
-  }
-
   private removeOldest(): void {
     const ring = this.ring;
     const at = this.head;
     const length = ring[at] | (ring[at + 1 === this.capacity ? 0 : at + 1] << 8);
-    const size = length + eventEntryHeaderBytes;
-    let next = at + size;
+    let next = at + length + eventEntryHeaderBytes;
     if (next >= this.capacity) next -= this.capacity;
     this.head = next;
-    this.bytesUsed -= size;
-    this.count--;
+    this.headSeq++;
+    this.limit = next > this.tail ? next : this.capacity;
   }
 
   /** Hands the oldest ring event to the flash tier; true when it took it. */
   private spillOldest(): boolean {
     const spill = this.spill;
     const scratch = this.spillScratch;
-    if (spill === null || scratch === null || this.count === 0) return false;
+    if (spill === null || scratch === null || this.headSeq === this.nextSeq) return false;
     const ring = this.ring;
     const capacity = this.capacity;
     const at = this.head;
     const length = ring[at] | (ring[at + 1 === capacity ? 0 : at + 1] << 8);
-    const seq = this.readSeqAt(at);
     let payload = at + eventEntryHeaderBytes;
     if (payload >= capacity) payload -= capacity;
     let stored: boolean;
     if (payload + length <= capacity) {
-      stored = spill.store(seq, ring, payload, length);
+      stored = spill.store(this.headSeq, ring, payload, length);
     } else {
       const first = capacity - payload;
       scratch.set(ring.subarray(payload, capacity), 0);
       scratch.set(ring.subarray(0, length - first), first);
-      stored = spill.store(seq, scratch, 0, length);
+      stored = spill.store(this.headSeq, scratch, 0, length);
     }
     if (stored) this.removeOldest();
     const tierDropped = spill.takeDropped();

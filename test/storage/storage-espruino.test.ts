@@ -12,7 +12,7 @@ describe('storage code on Espruino (gate + sandbox)', () => {
   it('passes the Espruino gate and runs: the ring holds events in its buffer, the store survives a remount', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-storage-espruino-'));
     const entry = join(dir, 'entry.ts');
-    writeFileSync(entry, deviceProgramSource({ events: 600, stateUpdates: 300 }));
+    writeFileSync(entry, deviceProgramSource({ events: 600, rounds: 1, stateUpdates: 300 }));
     const built = await buildFirmware({ entry, outFile: join(dir, 'storage.js'), quiet: true });
     expect(built.failures).toEqual([]);
 
@@ -33,9 +33,9 @@ describe('storage code on Espruino (gate + sandbox)', () => {
     expect(sandbox.uncaughtErrors).toEqual([]);
     const result = parseDeviceResult(lines);
     expect(result, lines.join('\n')).toBeDefined();
-    // 4096 bytes hold 256 events of 10 + 6 bytes; the oldest were dropped.
-    expect(result!.ringEventsHeld).toBe(256);
-    expect(result!.ringReadBack).toBe(256);
+    // The ring holds all 600 events; one 2 KiB batch reads 170 of 12 bytes back.
+    expect(result!.ringEventsHeld).toBe(600);
+    expect(result!.ringReadBack).toBe(170);
     expect(result!.stateRemountOk, lines.join('\n')).toBe(true);
     // Storage now holds the store's sector files.
     expect(fileNames.filter((name) => name.startsWith('tdm.bench.')).length).toBeGreaterThanOrEqual(1);
