@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { firmwareBundleBytesMax } from '../../firmware/protocol/limits.ts';
 import { checkEspruinoSource, type Violation } from '../espruino-gate/index.ts';
+import { analyseMangleableNames } from './mangle-names.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -42,6 +43,8 @@ export interface BuildOptions {
   budgetBytes?: number;
   /** No progress or failure lines on the console (the result still carries them). */
   quiet?: boolean;
+  /** Shorten the names of private class members that nothing outside the class can see (default true). */
+  mangle?: boolean;
 }
 
 /** Where a gate violation came from in the TypeScript sources (1-based line, 0-based column). */
@@ -68,6 +71,8 @@ export interface BuildResult {
   refusals: Refusal[];
   /** One line per failure (compile error, gate refusal, budget), ready to print. */
   failures: string[];
+  /** Private member name -> the short name it has in the bundle (empty without mangling). */
+  mangledNames: Record<string, string>;
 }
 
 /** A path for people: relative to the repository when inside it, else absolute. */
@@ -121,7 +126,7 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
   const log = (line: string) => {
     if (!options.quiet) console.log(line);
   };
-  const result: BuildResult = { ok: false, entry, outFile, mapFile, rawBytes: 0, gzipBytes: 0, budgetBytes, refusals: [], failures: [] };
+  const result: BuildResult = { ok: false, entry, outFile, mapFile, rawBytes: 0, gzipBytes: 0, budgetBytes, refusals: [], failures: [], mangledNames: {} };
   const fail = (lines: string[]): BuildResult => {
     result.failures.push(...lines);
     if (!options.quiet) for (const line of lines) console.error(line);
@@ -130,7 +135,14 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
     return result;
   };
 
-  log(`build: bundling ${displayPath(entry)} (esbuild, ES2019, minified)`);
+  log(`build: bundling ${displayPath(entry)} (esbuild, ES2019, minified${options.mangle === false ? '' : ', private members mangled'})`);
+  // The short names are fixed here, not by esbuild: the same sources give the same bundle, and no
+  // short name equals a public member, an API or a built-in name (see mangle-names.ts).
+  if (options.mangle !== false) {
+    result.mangledNames = analyseMangleableNames({ entry, tsconfigPath: join(repoRoot, 'tsconfig.firmware.json') }).cache;
+  }
+  const mangled = Object.keys(result.mangledNames);
+  const mangleOptions = mangled.length === 0 ? {} : { mangleProps: new RegExp(`^(?:${mangled.join('|')})$`), mangleCache: { ...result.mangledNames } };
   let code: string;
   let mapText: string;
   try {
@@ -149,6 +161,7 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
       mainFields: [],
       external: espruinoModules,
       ...espruinoCodeOptions,
+      ...mangleOptions,
       sourcemap: 'external',
       sourcesContent: true,
       logLevel: 'silent',
