@@ -231,6 +231,12 @@ export class StateStore {
     return this.validKey(keyId) && this.versions[keyId] > this.ackedVersions[keyId];
   }
 
+  /** The first key id >= `fromKeyId` changed since its acknowledgement, or -1: sync's iterator. */
+  nextChanged(fromKeyId: number): number {
+    for (let i = fromKeyId < 0 ? 0 : fromKeyId; i < this.keyCount; i++) if (this.versions[i] > this.ackedVersions[i]) return i;
+    return -1;
+  }
+
   /** Keys changed since their last acknowledgement. */
   changedCount(): number {
     let count = 0;

@@ -78,6 +78,13 @@ describe('state store versions and acknowledgements', () => {
     expect(store.ack(temp, 2)).toBe(stateOk);
     expect(store.isChanged(temp)).toBe(false);
     expect(store.ack(temp, 3)).toBe(stateErrorStale);
+    expect(store.setNumber(key('rssi'), -70)).toBe(stateOk);
+    expect(store.setBool(key('door'), true)).toBe(stateOk);
+    expect(store.nextChanged(0)).toBe(key('rssi'));
+    expect(store.nextChanged(key('rssi') + 1)).toBe(key('door'));
+    expect(store.nextChanged(key('door') + 1)).toBe(-1);
+    expect(store.ack(key('rssi'), 1)).toBe(stateOk);
+    expect(store.ack(key('door'), 1)).toBe(stateOk);
     const again = mounted(flash);
     expect(again.version(temp)).toBe(2);
     expect(again.ackedVersion(temp)).toBe(2);
