@@ -19,7 +19,7 @@ import type { LiveHub, LiveUpdate } from './live-hub.ts';
 import type { Metrics } from './metrics.ts';
 import type { DeviceRecord, Repository } from './storage/repository.ts';
 import { templateHashHex, type Template } from '../firmware/protocol/template.ts';
-import { tableName } from './typed-tables.ts';
+import { definitionOf, tableName } from './typed-tables.ts';
 import type { RpcRoutes } from './rpc-proxy.ts';
 import type { RouteStatus } from './downstream/routes.ts';
 
@@ -53,9 +53,10 @@ function templateView(template: Template): Record<string, unknown> {
     description: template.definition.description ?? null,
     table: tableName(template),
     fields: template.fields.map((field) => {
-      const view: Record<string, unknown> = { name: field.name, type: field.type };
+      const def = definitionOf(field);
+      const view: Record<string, unknown> = { name: def.name, type: def.type };
       for (const key of ['unit', 'description', 'min', 'max', 'resolution', 'resolutionMs', 'values', 'maxLength'] as const) {
-        if (field[key] !== undefined) view[key] = field[key];
+        if (def[key] !== undefined) view[key] = def[key];
       }
       return view;
     }),

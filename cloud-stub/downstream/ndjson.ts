@@ -47,11 +47,11 @@ export class NdjsonDestination implements Destination {
     }
   }
 
-  deliverEvents(events: StoredEvent[]): Promise<void> {
+  deliverEvents(events: StoredEvent[], _signal?: AbortSignal): Promise<void> {
     return this.append('events', events.map((event) => ({ id: event.id, dayMs: event.receivedAtMs, json: eventJson(event) })));
   }
 
-  deliverStateChanges(changes: StateChange[]): Promise<void> {
+  deliverStateChanges(changes: StateChange[], _signal?: AbortSignal): Promise<void> {
     return this.append('state', changes.map((change) => ({ id: change.id, dayMs: change.ts, json: stateChangeJson(change) })));
   }
 

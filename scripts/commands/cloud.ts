@@ -2,6 +2,7 @@
 import { ExternalBrokerError, PortInUseError, startCloud } from '../../cloud-stub/server.ts';
 import { TlsMaterialError } from '../../cloud-stub/tls-material.ts';
 import { RpcConfigError } from '../../cloud-stub/rpc-proxy.ts';
+import { DownstreamConfigError } from '../../cloud-stub/downstream/config.ts';
 import { parseOptions, parseWholeNumber, runCommand, UsageError } from '../cli.ts';
 
 export const summary = 'Run the cloud stub alone: MQTT broker, storage and HTTP API (Ctrl-C stops it)';
@@ -15,6 +16,8 @@ const usage = `Usage: tandem cloud [options]
   --host ADDR       address to listen on (default 0.0.0.0, all interfaces)
   --data-dir DIR    data directory (default TANDEM_DATA_DIR or .tandem/cloud)
   --rpc-routes FILE RPC routes the devices may call (JSON; see cloud-stub/rpc-proxy.ts)
+  --downstream FILE downstream routes for committed events and state changes: webhook, ndjson,
+                    postgres (typed tables), mqtt (JSON; see cloud-stub/DESIGN.md)
 
 Environment:
   MQTT_URL            use this external broker (shared subscriptions) instead of the embedded one
@@ -38,6 +41,7 @@ export function run(args: string[]): Promise<number> {
       host: { type: 'string' },
       'data-dir': { type: 'string' },
       'rpc-routes': { type: 'string' },
+      downstream: { type: 'string' },
     });
     if (values.help) {
       console.log(usage);
@@ -59,10 +63,11 @@ export function run(args: string[]): Promise<number> {
         shareGroup: process.env.TANDEM_SHARE_GROUP,
         databaseUrl: process.env.DATABASE_URL,
         rpcRoutesPath: values['rpc-routes'],
+        downstreamPath: values.downstream,
         log: (line) => console.log(`cloud: ${line}`),
       });
     } catch (error) {
-      if (error instanceof PortInUseError || error instanceof ExternalBrokerError || error instanceof TlsMaterialError || error instanceof RpcConfigError) {
+      if (error instanceof PortInUseError || error instanceof ExternalBrokerError || error instanceof TlsMaterialError || error instanceof RpcConfigError || error instanceof DownstreamConfigError) {
         throw new UsageError(`tandem cloud: ${error.message}`);
       }
       const code = (error as NodeJS.ErrnoException).code;
