@@ -273,7 +273,7 @@ export class EventCache {
       return eventErrorTooLarge;
     }
     // Each round frees one entry, so this ends within `count` rounds.
-    while (this.capacity - 1 - this.bytesUsed < needed) {
+    while (this.capacity - 1 - (this.tail >= this.head ? this.tail - this.head : this.capacity - this.head + this.tail) < needed) {
       if (this.spill !== null && this.spillOldest()) continue;
       // A tier that refused (failing, or full under reject-newest): the ring's own policy decides.
       if (this.overflowPolicy === overflowRejectNewest) {
@@ -286,15 +286,24 @@ export class EventCache {
     const ring = this.ring;
     const capacity = this.capacity;
     let at = this.tail;
-    ring[at] = length & 0xff;
-    at = at + 1 === capacity ? 0 : at + 1;
-    ring[at] = length >>> 8;
-    at = at + 1 === capacity ? 0 : at + 1;
-    const first = capacity - at < length ? capacity - at : length;
-    if (first > 0) ring.set(data.subarray(offset, offset + first), at);
-    if (first < length) ring.set(data.subarray(offset + first, offset + length), 0);
-    at += length;
-    if (at >= capacity) at -= capacity;
+    if (at + eventEntryHeaderBytes + length < capacity) {
+      // No wrap (the common case once a full ring has dropped its oldest): two native copies.
+      ring[at] = length & 0xff;
+      ring[at + 1] = length >>> 8;
+      if (offset === 0 && data.length === length) ring.set(data, at + eventEntryHeaderBytes);
+      else ring.set(data.subarray(offset, offset + length), at + eventEntryHeaderBytes);
+      at += eventEntryHeaderBytes + length;
+    } else {
+      ring[at] = length & 0xff;
+      at = at + 1 === capacity ? 0 : at + 1;
+      ring[at] = length >>> 8;
+      at = at + 1 === capacity ? 0 : at + 1;
+      const first = capacity - at < length ? capacity - at : length;
+      if (first > 0) ring.set(data.subarray(offset, offset + first), at);
+      if (first < length) ring.set(data.subarray(offset + first, offset + length), 0);
+      at += length;
+      if (at >= capacity) at -= capacity;
+    }
     this.tail = at;
     this.limit = this.head > at ? this.head : capacity;
     return this.nextSeq++;
