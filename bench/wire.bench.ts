@@ -100,7 +100,7 @@ function deltaEntropyBytesPerEvent(template: Template, records: Record<string, u
     const field = template.fields[f];
     const counts = new Map<number, number>();
     for (let i = 1; i < records.length; i++) {
-      let delta = quantize(field, records[i][field.name] as WireValue) - quantize(field, records[i - 1][field.name] as WireValue);
+      let delta = quantize(template, f, records[i][field.name] as WireValue) - quantize(template, f, records[i - 1][field.name] as WireValue);
       if (field.typeName === 'timestamp') delta -= 60;
       counts.set(delta, (counts.get(delta) ?? 0) + 1);
     }

@@ -28,11 +28,16 @@ export function crc32(bytes: Uint8Array, offset: number, length: number): number
   return (c ^ -1) >>> 0;
 }
 
-/** CRC-32 of a byte string (char codes 0..255), used for template hashes. */
+/**
+ * CRC-32 of a byte string (char codes 0..255), used for template hashes at start-up. Bit by bit,
+ * without the table: a device that injects E.CRC32 for frames never needs the 1 KiB table (77
+ * JsVars on Espruino), and hashing a few short descriptions once is cheap.
+ */
 export function crc32OfByteString(text: string): number {
-  if (table === null) table = buildTable();
-  const t = table;
   let c = -1;
-  for (let i = 0; i < text.length; i++) c = t[(c ^ text.charCodeAt(i)) & 0xff] ^ (c >>> 8);
+  for (let i = 0; i < text.length; i++) {
+    c ^= text.charCodeAt(i) & 0xff;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
   return (c ^ -1) >>> 0;
 }

@@ -44,6 +44,8 @@ import {
   fieldString,
   fieldTimestamp,
   findTemplateByHash,
+  numberMaxQ,
+  numberMinQ,
   quantize,
   type Template,
   type TemplateRegistry,
@@ -197,7 +199,7 @@ export function createFrameEncoder(crc?: Crc32, fieldsMax?: number): FrameEncode
  * to define; 0 if unused). Returns wireOk or wireErrorFull.
  */
 export function frameEncodeBegin(enc: FrameEncoder, template: Template, bytes: Uint8Array, offset: number, length: number, firstSeq: number): number {
-  if (template.fields.length > enc.quantized.length) throw new Error('template ' + template.name + ' has more fields than the encoder was made for');
+  if (template.kinds.length > enc.quantized.length) throw new Error('template ' + template.name + ' has more fields than the encoder was made for');
   const end = offset + (length < wireFrameBytesMax ? length : wireFrameBytesMax);
   enc.template = template;
   enc.bytes = bytes;
@@ -219,8 +221,8 @@ export function frameEncodeBegin(enc: FrameEncoder, template: Template, bytes: U
   if (at < 0) return wireErrorFull;
   enc.headerEnd = at;
   enc.hasText = false;
-  for (let f = 0; f < template.fields.length; f++) if (template.fields[f].kind === fieldString) enc.hasText = true;
-  predictorReset(enc.state, template.fields.length);
+  for (let f = 0; f < template.kinds.length; f++) if (template.kinds[f] === fieldString) enc.hasText = true;
+  predictorReset(enc.state, template.kinds.length);
   return wireOk;
 }
 
@@ -288,17 +290,18 @@ function writeOther(enc: FrameEncoder, w: BitWriter, state: Float64Array, at: nu
 export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue>): number {
   const template = enc.template;
   if (template === null) throw new Error('frameEncodeAppend before frameEncodeBegin');
-  const fields = template.fields;
+  const kinds = template.kinds;
+  const count = kinds.length;
   const quantized = enc.quantized;
   // [WIRE-24] Check and quantize every value before writing anything. (Inlining checkValue's
   // numeric rules here measured no faster on Espruino, whose cost follows the tokens it reads.)
-  for (let f = 0; f < fields.length; f++) {
-    const code = checkValue(fields[f], values[f]);
+  for (let f = 0; f < count; f++) {
+    const code = checkValue(template, f, values[f]);
     if (code !== wireOk) {
       enc.errorField = f;
       return code;
     }
-    quantized[f] = quantize(fields[f], values[f]);
+    quantized[f] = quantize(template, f, values[f]);
   }
   enc.errorField = -1;
   if (enc.count >= wireRecordsPerFrameMax) return wireErrorFull;
@@ -316,20 +319,20 @@ export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue
     bitWriterReset(w, enc.bytes, at, enc.end - 4);
   } else {
     enc.saved.set(state);
-    if (enc.hasText) for (let f = 0; f < fields.length; f++) if (fields[f].kind === fieldString) enc.savedTexts[f] = enc.texts[f];
+    if (enc.hasText) for (let f = 0; f < count; f++) if (kinds[f] === fieldString) enc.savedTexts[f] = enc.texts[f];
   }
   const savedPosition = w.position;
   const savedPending = w.pending;
   const savedPendingBits = w.pendingBits;
 
-  for (let f = 0; f < fields.length; f++) {
-    const field = fields[f];
-    const kind = field.kind;
+  const numbers = template.numbers;
+  for (let f = 0; f < count; f++) {
+    const kind = kinds[f];
     const at = f * slots;
     // Most common kinds first: Espruino reads past every branch it does not take.
     if (kind === fieldUint || kind === fieldInt || kind === fieldFixed || kind === fieldEnum) {
       const q = quantized[f];
-      if (index === 0) writeExpGolomb(w, q - field.minQ);
+      if (index === 0) writeExpGolomb(w, q - numbers[f * 4 + numberMinQ]);
       else {
         const delta = q - state[at + slotPrevious];
         writeAdaptive(w, state, at, delta >= 0 ? delta * 2 : -delta * 2 - 1); // zigzag [WIRE-10]
@@ -350,7 +353,7 @@ export function frameEncodeAppend(enc: FrameEncoder, values: ArrayLike<WireValue
     w.pendingBits = savedPendingBits;
     if (index > 0) {
       state.set(enc.saved);
-      if (enc.hasText) for (let f = 0; f < fields.length; f++) if (fields[f].kind === fieldString) enc.texts[f] = enc.savedTexts[f];
+      if (enc.hasText) for (let f = 0; f < count; f++) if (kinds[f] === fieldString) enc.texts[f] = enc.savedTexts[f];
     }
     return wireErrorFull;
   }
@@ -459,7 +462,7 @@ export function frameDecodeBegin(dec: FrameDecoder, bytes: Uint8Array, offset: n
   if (template.timestampField >= 0) {
     const base = readVarint(bytes, cursor, end);
     if (base < 0) return base;
-    if (base > template.fields[template.timestampField].maxQ) return wireErrorRange;
+    if (base > template.numbers[template.timestampField * 4 + numberMaxQ]) return wireErrorRange;
     dec.base = base;
   }
   dec.template = template;
@@ -467,7 +470,7 @@ export function frameDecodeBegin(dec: FrameDecoder, bytes: Uint8Array, offset: n
   dec.firstSeq = firstSeq;
   dec.end = end;
   bitReaderReset(dec.reader, bytes, cursor.position, end);
-  predictorReset(dec.state, template.fields.length);
+  predictorReset(dec.state, template.kinds.length);
   return wireOk;
 }
 
@@ -491,13 +494,15 @@ export function frameDecodeNext(dec: FrameDecoder, into: WireValue[]): number {
   if (template === null || dec.index >= dec.count) return wireErrorCount;
   const r = dec.reader;
   const state = dec.state;
-  const fields = template.fields;
+  const kinds = template.kinds;
+  const numbers = template.numbers;
   const index = dec.index;
   const tsField = template.timestampField;
-  for (let f = 0; f < fields.length; f++) {
-    const field = fields[f];
-    const kind = field.kind;
+  for (let f = 0; f < kinds.length; f++) {
+    const kind = kinds[f];
     const at = f * slots;
+    const minQ = numbers[f * 4 + numberMinQ];
+    const maxQ = numbers[f * 4 + numberMaxQ];
     if (kind === fieldBool) {
       into[f] = readBits(r, 1) === 1;
     } else if (kind === fieldF32) {
@@ -515,7 +520,7 @@ export function frameDecodeNext(dec: FrameDecoder, into: WireValue[]): number {
         into[f] = dec.texts[f];
         continue;
       }
-      const code = readText(r, field.maxLength, into, f);
+      const code = readText(r, maxQ, into, f);
       if (code !== wireOk) return code;
       dec.texts[f] = into[f] as string;
     } else {
@@ -547,15 +552,15 @@ export function frameDecodeNext(dec: FrameDecoder, into: WireValue[]): number {
       } else if (index === 0) {
         const v = readExpGolomb(r);
         if (v < 0) return v;
-        q = field.minQ + v;
+        q = minQ + v;
       } else {
         const z = readAdaptive(r, state, at);
         if (z < 0) return z;
         q = state[at + slotPrevious] + unzigzag(z);
       }
-      if (!(q >= field.minQ && q <= field.maxQ)) return wireErrorRange;
+      if (!(q >= minQ && q <= maxQ)) return wireErrorRange;
       state[at + slotPrevious] = q;
-      into[f] = dequantize(field, q);
+      into[f] = dequantize(template, f, q);
     }
   }
   if (r.overrun) return wireErrorTruncated;

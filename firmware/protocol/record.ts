@@ -11,8 +11,9 @@ import {
   fieldBool,
   fieldF32,
   fieldString,
+  numberMaxQ,
+  numberMinQ,
   quantize,
-  type Field,
   type Template,
   type WireValue,
 } from './template.ts';
@@ -25,13 +26,13 @@ import { wireErrorFull, wireErrorRange, wireErrorTruncated, wireOk } from './wir
 export const recordErrorState = { field: -1 };
 
 /**
- * [WIRE-31][WIRE-32] Encodes one value of `field` (also a state value typed by a state template's field) at `offset` (not past `end`). Returns the next offset, or
+ * [WIRE-31][WIRE-32] Encodes one value of field `f` of `template` (also a state value, typed by a state template's field) at `offset` (not past `end`). Returns the next offset, or
  * a negative wire code: wireErrorType/wireErrorRange for a bad value, wireErrorFull for no room.
  */
-export function encodeValue(field: Field, value: WireValue, bytes: Uint8Array, offset: number, end: number): number {
-  const check = checkValue(field, value);
+export function encodeValue(template: Template, f: number, value: WireValue, bytes: Uint8Array, offset: number, end: number): number {
+  const check = checkValue(template, f, value);
   if (check !== wireOk) return check;
-  const k = field.kind;
+  const k = template.kinds[f];
   if (k === fieldBool) {
     if (offset >= end) return wireErrorFull;
     bytes[offset] = value === true ? 1 : 0;
@@ -55,16 +56,16 @@ export function encodeValue(field: Field, value: WireValue, bytes: Uint8Array, o
     return at;
   }
   // uint, int, fixed, enum, timestamp: the distance from the field's minimum, never negative.
-  const at = writeVarint(bytes, offset, end, quantize(field, value) - field.minQ);
+  const at = writeVarint(bytes, offset, end, quantize(template, f, value) - template.numbers[f * 4 + numberMinQ]);
   return at < 0 ? wireErrorFull : at;
 }
 
 /**
- * [WIRE-31] Decodes one value of `field` from `cursor.position` into `into[index]`; advances the
+ * [WIRE-31] Decodes one value of field `f` of `template` from `cursor.position` into `into[index]`; advances the
  * cursor and returns wireOk, or a negative wire code (truncated, over-long, out of range).
  */
-export function decodeValue(field: Field, bytes: Uint8Array, cursor: { position: number }, end: number, into: WireValue[], index: number): number {
-  const k = field.kind;
+export function decodeValue(template: Template, f: number, bytes: Uint8Array, cursor: { position: number }, end: number, into: WireValue[], index: number): number {
+  const k = template.kinds[f];
   const at = cursor.position;
   if (k === fieldBool) {
     if (at >= end) return wireErrorTruncated;
@@ -86,7 +87,7 @@ export function decodeValue(field: Field, bytes: Uint8Array, cursor: { position:
   if (k === fieldString) {
     const length = readVarint(bytes, cursor, end);
     if (length < 0) return length;
-    if (length > field.maxLength) return wireErrorRange;
+    if (length > template.numbers[f * 4 + numberMaxQ]) return wireErrorRange;
     const start = cursor.position;
     if (start + length > end) return wireErrorTruncated;
     let text = '';
@@ -97,9 +98,9 @@ export function decodeValue(field: Field, bytes: Uint8Array, cursor: { position:
   }
   const offsetFromMin = readVarint(bytes, cursor, end);
   if (offsetFromMin < 0) return offsetFromMin;
-  const q = field.minQ + offsetFromMin;
-  if (q > field.maxQ) return wireErrorRange;
-  into[index] = dequantize(field, q);
+  const q = template.numbers[f * 4 + numberMinQ] + offsetFromMin;
+  if (q > template.numbers[f * 4 + numberMaxQ]) return wireErrorRange;
+  into[index] = dequantize(template, f, q);
   return wireOk;
 }
 
@@ -109,10 +110,10 @@ export function decodeValue(field: Field, bytes: Uint8Array, cursor: { position:
  * recordErrorState.field naming the field.
  */
 export function encodeRecord(template: Template, values: ArrayLike<WireValue>, bytes: Uint8Array, offset: number, end: number): number {
-  const fields = template.fields;
+  const count = template.kinds.length;
   let at = offset;
-  for (let i = 0; i < fields.length; i++) {
-    at = encodeValue(fields[i], values[i], bytes, at, end);
+  for (let i = 0; i < count; i++) {
+    at = encodeValue(template, i, values[i], bytes, at, end);
     if (at < 0) {
       recordErrorState.field = i;
       return at;
@@ -127,11 +128,11 @@ const recordCursor = { position: 0 };
 
 /** [WIRE-30] Decodes a record into `into` (length >= field count); returns the next offset or a negative code. */
 export function decodeRecord(template: Template, bytes: Uint8Array, offset: number, end: number, into: WireValue[]): number {
-  const fields = template.fields;
+  const count = template.kinds.length;
   const cursor = recordCursor;
   cursor.position = offset;
-  for (let i = 0; i < fields.length; i++) {
-    const code = decodeValue(fields[i], bytes, cursor, end, into, i);
+  for (let i = 0; i < count; i++) {
+    const code = decodeValue(template, i, bytes, cursor, end, into, i);
     if (code !== wireOk) return code;
   }
   return cursor.position;

@@ -51,23 +51,12 @@ export interface TemplateDefinition {
   description?: string;
 }
 
-/** A compiled field: numbers the codec reads per event, worked out once. */
-export interface Field {
-  name: string;
-  kind: number;
-  typeName: FieldTypeName;
-  /** Quantized bounds: every integer-coded kind is range-checked as an integer in [minQ, maxQ]. */
-  minQ: number;
-  maxQ: number;
-  /** Quantize: q = floor(value * multiplier + 0.5) when divider is 0, else floor(value / divider + 0.5). */
-  multiplier: number;
-  divider: number;
-  /** enum labels (kind fieldEnum), else empty. */
-  labels: string[];
-  maxLength: number;
-  definition: FieldDefinition;
-}
-
+/**
+ * A compiled template. Per-field numbers live in typed arrays, not in an object per field: on
+ * Espruino an object costs about two JsVars per property, a Float64Array about one per 14 bytes.
+ * The codec reads only `kinds`, `numbers` and `definition`; `fields` (an object per field, for
+ * the cloud, the CLI and tests) is built on first use, so a device that never asks never pays.
+ */
 export interface Template {
   name: string;
   id: number;
@@ -75,11 +64,28 @@ export interface Template {
   /** [WIRE-22] CRC-32 of `canonical`, unsigned. */
   hash: number;
   canonical: string;
-  fields: Field[];
+  /** Field objects, built from kinds, numbers and definition on first read and kept. */
+  readonly fields: Field[];
+  /** The cache behind `fields` (null until first read). */
+  fieldList: Field[] | null;
+  /** Field kinds (fieldBool ...), by field. */
+  kinds: Uint8Array;
+  /**
+   * Four numbers per field at 4*f: the quantized bounds minQ and maxQ (every integer-coded kind
+   * is range-checked as an integer in [minQ, maxQ]), then multiplier and divider: q is
+   * floor(value * multiplier + 0.5) when divider is 0, else floor(value / divider + 0.5).
+   */
+  numbers: Float64Array;
   /** Index of the first timestamp field (its value becomes the frame's base time), or -1. */
   timestampField: number;
   definition: TemplateDefinition;
 }
+
+/** Offsets within a field's four numbers. */
+export const numberMinQ = 0;
+export const numberMaxQ = 1;
+export const numberMultiplier = 2;
+export const numberDivider = 3;
 
 /** The value of one field in a record: number (uint, int, fixed, f32, timestamp), boolean, string (enum label, string). */
 export type WireValue = number | boolean | string;
@@ -89,73 +95,60 @@ export const uintDefaultMax = 4294967295;
 export const intDefaultMin = -2147483648;
 export const intDefaultMax = 2147483647;
 
-function quantizeFixed(field: Field, value: number): number {
-  return field.divider === 0 ? Math.floor(value * field.multiplier + 0.5) : Math.floor(value / field.divider + 0.5);
-}
-
-/** Fixed-point scaling: multiply by 1/resolution when that is whole (0.1, 0.01, 0.5), else divide. */
-function fixedScale(field: Field, resolution: number): void {
-  // 21.3 * 10 is exact where 21.3 / 0.1 is not, and decoding divides by 10 so 213 comes back as
-  // 21.3 exactly.
-  const inverse = Math.floor(1 / resolution + 0.5);
-  if (Math.abs(inverse * resolution - 1) < 1e-12) {
-    field.multiplier = inverse;
-    field.divider = 0;
-  } else {
-    field.multiplier = 0;
-    field.divider = resolution;
-  }
-}
+const kindNames: FieldTypeName[] = ['bool', 'bool', 'uint', 'int', 'fixed', 'f32', 'enum', 'string', 'timestamp'];
 
 // Compiling trusts the definition: template-check.ts validates every one (tests run it over all
 // template files, the cloud and the CLI at start-up), which keeps its messages out of the bundle.
-function compileField(def: FieldDefinition): Field {
-  const field: Field = {
-    name: def.name,
-    kind: 0,
-    typeName: def.type,
-    minQ: 0,
-    maxQ: 0,
-    multiplier: 1,
-    divider: 0,
-    labels: [],
-    maxLength: 0,
-    definition: def,
-  };
+function compileField(def: FieldDefinition, kinds: Uint8Array, numbers: Float64Array, f: number): void {
+  const at = f * 4;
   const t = def.type;
+  let kind = fieldBool;
+  let minQ = 0;
+  let maxQ = 0;
+  let multiplier = 1;
+  let divider = 0;
   if (t === 'bool') {
-    field.kind = fieldBool;
-    field.maxQ = 1;
+    maxQ = 1;
   } else if (t === 'uint') {
-    field.kind = fieldUint;
-    field.minQ = def.min !== undefined ? def.min : 0;
-    field.maxQ = def.max !== undefined ? def.max : uintDefaultMax;
+    kind = fieldUint;
+    minQ = def.min !== undefined ? def.min : 0;
+    maxQ = def.max !== undefined ? def.max : uintDefaultMax;
   } else if (t === 'int') {
-    field.kind = fieldInt;
-    field.minQ = def.min !== undefined ? def.min : intDefaultMin;
-    field.maxQ = def.max !== undefined ? def.max : intDefaultMax;
+    kind = fieldInt;
+    minQ = def.min !== undefined ? def.min : intDefaultMin;
+    maxQ = def.max !== undefined ? def.max : intDefaultMax;
   } else if (t === 'fixed') {
-    field.kind = fieldFixed;
-    fixedScale(field, def.resolution as number);
-    field.minQ = quantizeFixed(field, def.min as number);
-    field.maxQ = quantizeFixed(field, def.max as number);
+    kind = fieldFixed;
+    // Multiply by 1/resolution when that is whole (0.1, 0.01, 0.5), else divide: 21.3 * 10 is
+    // exact where 21.3 / 0.1 is not, and decoding divides by 10 so 213 comes back as 21.3.
+    const resolution = def.resolution as number;
+    const inverse = Math.floor(1 / resolution + 0.5);
+    if (Math.abs(inverse * resolution - 1) < 1e-12) multiplier = inverse;
+    else {
+      multiplier = 0;
+      divider = resolution;
+    }
+    minQ = divider === 0 ? Math.floor((def.min as number) * multiplier + 0.5) : Math.floor((def.min as number) / divider + 0.5);
+    maxQ = divider === 0 ? Math.floor((def.max as number) * multiplier + 0.5) : Math.floor((def.max as number) / divider + 0.5);
   } else if (t === 'f32') {
-    field.kind = fieldF32;
+    kind = fieldF32;
   } else if (t === 'enum') {
-    field.kind = fieldEnum;
-    field.labels = def.values as string[];
-    field.maxQ = field.labels.length - 1;
+    kind = fieldEnum;
+    maxQ = (def.values as string[]).length - 1;
   } else if (t === 'string') {
-    field.kind = fieldString;
-    field.maxLength = def.maxLength as number;
-    field.maxQ = field.maxLength;
+    kind = fieldString;
+    maxQ = def.maxLength as number;
   } else if (t === 'timestamp') {
-    field.kind = fieldTimestamp;
-    field.multiplier = 0;
-    field.divider = def.resolutionMs !== undefined ? def.resolutionMs : 1000;
-    field.maxQ = Math.floor(wireTimestampMsMax / field.divider);
+    kind = fieldTimestamp;
+    multiplier = 0;
+    divider = def.resolutionMs !== undefined ? def.resolutionMs : 1000;
+    maxQ = Math.floor(wireTimestampMsMax / divider);
   }
-  return field;
+  kinds[f] = kind;
+  numbers[at + numberMinQ] = minQ;
+  numbers[at + numberMaxQ] = maxQ;
+  numbers[at + numberMultiplier] = multiplier;
+  numbers[at + numberDivider] = divider;
 }
 
 /**
@@ -175,17 +168,23 @@ export function canonicalNumber(value: number): string {
 }
 
 /** The field's description in the hash: everything that changes bytes on the wire. */
-function canonicalField(f: Field): string {
-  let text = f.name + ':' + f.typeName;
-  const k = f.kind;
-  if (k === fieldUint || k === fieldInt) text += ':' + canonicalNumber(f.minQ) + ':' + canonicalNumber(f.maxQ);
-  else if (k === fieldFixed) {
-    const def = f.definition;
-    text += ':' + canonicalNumber(def.resolution as number) + ':' + canonicalNumber(def.min as number) + ':' + canonicalNumber(def.max as number);
-  } else if (k === fieldEnum) text += ':' + f.labels.join(',');
-  else if (k === fieldString) text += ':' + f.maxLength;
-  else if (k === fieldTimestamp) text += ':' + f.divider;
+function canonicalField(def: FieldDefinition, kind: number, numbers: Float64Array, f: number): string {
+  let text = def.name + ':' + def.type;
+  if (kind === fieldUint || kind === fieldInt) text += ':' + canonicalNumber(numbers[f * 4 + numberMinQ]) + ':' + canonicalNumber(numbers[f * 4 + numberMaxQ]);
+  else if (kind === fieldFixed) text += ':' + canonicalNumber(def.resolution as number) + ':' + canonicalNumber(def.min as number) + ':' + canonicalNumber(def.max as number);
+  else if (kind === fieldEnum) text += ':' + (def.values as string[]).join(',');
+  else if (kind === fieldString) text += ':' + def.maxLength;
+  else if (kind === fieldTimestamp) text += ':' + numbers[f * 4 + numberDivider];
   return text;
+}
+
+function templateFields(this: Template): Field[] {
+  if (this.fieldList === null) {
+    const list: Field[] = [];
+    for (let f = 0; f < this.kinds.length; f++) list.push(fieldInfo(this, f));
+    this.fieldList = list;
+  }
+  return this.fieldList;
 }
 
 /**
@@ -194,23 +193,68 @@ function canonicalField(f: Field): string {
  * the cloud and CLI before use.
  */
 export function defineTemplate(def: TemplateDefinition): Template {
-  const fields: Field[] = [];
+  const count = def.fields.length;
+  const kinds = new Uint8Array(count);
+  const numbers = new Float64Array(count * 4);
   let timestampField = -1;
   let canonical = 'tandem-template/1;' + def.name + ';' + def.id + ';' + def.version;
-  for (let i = 0; i < def.fields.length; i++) {
-    const f = compileField(def.fields[i]);
-    if (f.kind === fieldTimestamp && timestampField < 0) timestampField = i;
-    fields.push(f);
-    canonical += ';' + canonicalField(f);
+  for (let f = 0; f < count; f++) {
+    compileField(def.fields[f], kinds, numbers, f);
+    if (kinds[f] === fieldTimestamp && timestampField < 0) timestampField = f;
+    canonical += ';' + canonicalField(def.fields[f], kinds[f], numbers, f);
   }
-  return {
+  const template = {
     name: def.name,
     id: def.id,
     version: def.version,
     hash: crc32OfByteString(canonical),
     canonical: canonical,
-    fields: fields,
+    kinds: kinds,
+    numbers: numbers,
     timestampField: timestampField,
+    definition: def,
+    fieldList: null,
+  } as unknown as Template;
+  // One getter function shared by all templates (a function per template would keep a copy of
+  // its code in RAM on Espruino).
+  // (Not enumerable in Node, the default; Espruino lists it anyway, which does no harm.)
+  Object.defineProperty(template, 'fields', { get: templateFields });
+  return template;
+}
+
+/** @deprecated name: FieldInfo is Field. */
+export type FieldInfo = Field;
+
+/** One field's compiled facts as an object: for the cloud, the CLI and tests (it allocates). */
+export interface Field {
+  name: string;
+  kind: number;
+  typeName: FieldTypeName;
+  minQ: number;
+  maxQ: number;
+  multiplier: number;
+  divider: number;
+  /** enum labels, else empty. */
+  labels: string[];
+  /** string: the longest value in bytes, else 0. */
+  maxLength: number;
+  definition: FieldDefinition;
+}
+
+/** Field `f` of `template` as an object (new each call; `template.fields` keeps one each). */
+export function fieldInfo(template: Pick<Template, 'kinds' | 'numbers' | 'definition'>, f: number): Field {
+  const def = template.definition.fields[f];
+  const at = f * 4;
+  return {
+    name: def.name,
+    kind: template.kinds[f],
+    typeName: kindNames[template.kinds[f]],
+    minQ: template.numbers[at + numberMinQ],
+    maxQ: template.numbers[at + numberMaxQ],
+    multiplier: template.numbers[at + numberMultiplier],
+    divider: template.numbers[at + numberDivider],
+    labels: def.values !== undefined ? def.values : [],
+    maxLength: def.maxLength !== undefined ? def.maxLength : 0,
     definition: def,
   };
 }
@@ -255,8 +299,10 @@ export function findTemplateByName(registry: TemplateRegistry, name: string): Te
   return best;
 }
 
+/** The index of the field called `name`, or -1. */
 export function fieldIndex(template: Template, name: string): number {
-  for (let i = 0; i < template.fields.length; i++) if (template.fields[i].name === name) return i;
+  const fields = template.definition.fields;
+  for (let i = 0; i < fields.length; i++) if (fields[i].name === name) return i;
   return -1;
 }
 
@@ -280,34 +326,36 @@ export function f32FromBits(bits: number): number {
 const f32Largest = 3.4028234663852886e38;
 
 /**
- * [WIRE-24] Checks `value` against `field`: wireOk, wireErrorType (wrong type, missing, NaN, not a
- * whole number where one is needed, a char code above 255) or wireErrorRange (outside min/max
- * after rounding to the resolution, unknown enum label, string too long). Nothing is clamped.
+ * [WIRE-24] Checks `value` against field `f` of `template`: wireOk, wireErrorType (wrong type,
+ * missing, NaN, not a whole number where one is needed, a char code above 255) or
+ * wireErrorRange (outside min/max after rounding to the resolution, unknown enum label, string
+ * too long). Nothing is clamped.
  */
-export function checkValue(field: Field, value: WireValue | undefined | null): number {
-  const k = field.kind;
+export function checkValue(template: Template, f: number, value: WireValue | undefined | null): number {
+  const k = template.kinds[f];
   // The numeric kinds first: they are most fields of most templates, and Espruino pays for
   // every branch it has to read past.
   if (k === fieldUint || k === fieldInt || k === fieldFixed || k === fieldTimestamp) {
     if (typeof value !== 'number' || value !== value) return wireErrorType;
     // Infinity passes this test and fails the range check below.
     if (k !== fieldFixed && k !== fieldTimestamp && value !== Math.floor(value)) return wireErrorType;
-    const q = quantize(field, value);
-    return q >= field.minQ && q <= field.maxQ ? wireOk : wireErrorRange;
+    const q = quantize(template, f, value);
+    return q >= template.numbers[f * 4 + numberMinQ] && q <= template.numbers[f * 4 + numberMaxQ] ? wireOk : wireErrorRange;
   }
   if (k === fieldBool) return typeof value === 'boolean' ? wireOk : wireErrorType;
   if (k === fieldEnum) {
+    const labels = template.definition.fields[f].values as string[];
     if (typeof value === 'string') {
-      for (let i = 0; i < field.labels.length; i++) if (field.labels[i] === value) return wireOk;
+      for (let i = 0; i < labels.length; i++) if (labels[i] === value) return wireOk;
       return wireErrorRange;
     }
     if (typeof value !== 'number' || value !== Math.floor(value)) return wireErrorType;
-    return value >= 0 && value < field.labels.length ? wireOk : wireErrorRange;
+    return value >= 0 && value < labels.length ? wireOk : wireErrorRange;
   }
   if (k === fieldString) {
     if (typeof value !== 'string') return wireErrorType;
     for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 255) return wireErrorType;
-    return value.length <= field.maxLength ? wireOk : wireErrorRange;
+    return value.length <= template.numbers[f * 4 + numberMaxQ] ? wireOk : wireErrorRange;
   }
   // f32
   if (typeof value !== 'number' || value !== value || value === Infinity || value === -Infinity) return wireErrorType;
@@ -315,25 +363,30 @@ export function checkValue(field: Field, value: WireValue | undefined | null): n
 }
 
 /** The integer a checked value is coded as (bool 0/1, enum index, fixed steps, timestamp steps). */
-export function quantize(field: Field, value: WireValue): number {
-  const k = field.kind;
+export function quantize(template: Template, f: number, value: WireValue): number {
+  const k = template.kinds[f];
+  if (k === fieldFixed || k === fieldTimestamp) {
+    const divider = template.numbers[f * 4 + numberDivider];
+    return divider === 0 ? Math.floor((value as number) * template.numbers[f * 4 + numberMultiplier] + 0.5) : Math.floor((value as number) / divider + 0.5);
+  }
   if (k === fieldBool) return value === true ? 1 : 0;
   if (k === fieldEnum) {
     if (typeof value === 'number') return value;
-    for (let i = 0; i < field.labels.length; i++) if (field.labels[i] === value) return i;
+    const labels = template.definition.fields[f].values as string[];
+    for (let i = 0; i < labels.length; i++) if (labels[i] === value) return i;
     return -1;
   }
-  if (k === fieldFixed) return quantizeFixed(field, value as number);
-  if (k === fieldTimestamp) return Math.floor((value as number) / field.divider + 0.5);
   return value as number;
 }
 
 /** The value a quantized integer stands for (inverse of quantize, exact to the resolution). */
-export function dequantize(field: Field, q: number): WireValue {
-  const k = field.kind;
+export function dequantize(template: Template, f: number, q: number): WireValue {
+  const k = template.kinds[f];
+  if (k === fieldFixed || k === fieldTimestamp) {
+    const divider = template.numbers[f * 4 + numberDivider];
+    return divider === 0 ? q / template.numbers[f * 4 + numberMultiplier] : q * divider;
+  }
   if (k === fieldBool) return q === 1;
-  if (k === fieldEnum) return field.labels[q];
-  if (k === fieldFixed) return field.divider === 0 ? q / field.multiplier : q * field.divider;
-  if (k === fieldTimestamp) return q * field.divider;
+  if (k === fieldEnum) return (template.definition.fields[f].values as string[])[q];
   return q;
 }

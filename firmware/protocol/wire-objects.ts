@@ -15,7 +15,7 @@ import {
   frameTypeUntemplated,
 } from './frame.ts';
 import { wireFrameBytesMax, wireTemplateFieldsMax } from './limits.ts';
-import { fieldString, templateHashHex, type Template, type TemplateRegistry, type WireValue } from './template.ts';
+import { fieldString, numberMaxQ, numberMinQ, templateHashHex, type Template, type TemplateRegistry, type WireValue } from './template.ts';
 import { createUntemplatedEncoder, untemplatedDecode, untemplatedEncodeAppend, untemplatedEncodeBegin, untemplatedEncodeFinish } from './untemplated.ts';
 import {
   wireErrorFrameType,
@@ -101,7 +101,7 @@ function describe(record: number, field: string, code: number, detail: string): 
 }
 
 function valueDetail(template: Template, f: number, value: unknown, code: number): string {
-  const def = template.fields[f].definition;
+  const def = template.definition.fields[f];
   const shown = JSON.stringify(value);
   if (value === undefined) return 'missing';
   if (code === wireErrorType) return shown + ' is not a valid ' + def.type;
@@ -109,7 +109,7 @@ function valueDetail(template: Template, f: number, value: unknown, code: number
   if (def.type === 'enum') range = 'one of ' + (def.values as string[]).join(', ');
   else if (def.type === 'string') range = 'at most ' + def.maxLength + ' bytes (UTF-8)';
   else if (def.type === 'fixed') range = def.min + '..' + def.max + ' in steps of ' + def.resolution;
-  else if (def.type === 'uint' || def.type === 'int') range = template.fields[f].minQ + '..' + template.fields[f].maxQ;
+  else if (def.type === 'uint' || def.type === 'int') range = template.numbers[f * 4 + numberMinQ] + '..' + template.numbers[f * 4 + numberMaxQ];
   else if (def.type === 'timestamp') range = 'Unix epoch ms from 0';
   return shown + ' is out of range (' + range + ')';
 }
@@ -125,13 +125,13 @@ export function recordToValues(template: Template, record: unknown, recordIndex:
   const object = record as Record<string, unknown>;
   for (const key in object) {
     let known = false;
-    for (let f = 0; f < template.fields.length; f++) if (template.fields[f].name === key) known = true;
+    for (let f = 0; f < template.definition.fields.length; f++) if (template.definition.fields[f].name === key) known = true;
     if (!known) return describe(recordIndex, key, wireErrorType, 'not a field of template ' + template.name);
   }
-  for (let f = 0; f < template.fields.length; f++) {
-    const field = template.fields[f];
+  for (let f = 0; f < template.definition.fields.length; f++) {
+    const field = template.definition.fields[f];
     let value = object[field.name];
-    if (field.kind === fieldString && typeof value === 'string') value = utf8ToByteString(value);
+    if (template.kinds[f] === fieldString && typeof value === 'string') value = utf8ToByteString(value);
     into[f] = value as WireValue;
   }
   return null;
@@ -140,10 +140,10 @@ export function recordToValues(template: Template, record: unknown, recordIndex:
 /** A record object from decoded values (text decoded from UTF-8). */
 export function valuesToRecord(template: Template, values: WireValue[]): Record<string, WireValue> {
   const record: Record<string, WireValue> = {};
-  for (let f = 0; f < template.fields.length; f++) {
-    const field = template.fields[f];
+  for (let f = 0; f < template.definition.fields.length; f++) {
+    const field = template.definition.fields[f];
     const value = values[f];
-    record[field.name] = field.kind === fieldString ? byteStringToUtf8(value as string) : value;
+    record[field.name] = template.kinds[f] === fieldString ? byteStringToUtf8(value as string) : value;
   }
   return record;
 }
@@ -185,7 +185,7 @@ export function encodeRecordsToFrames(template: Template, records: unknown[], op
       if (code === wireOk) break;
       if (code !== wireErrorFull) {
         const f = encoder.errorField;
-        return { ok: false, error: describe(r, template.fields[f].name, code, valueDetail(template, f, (records[r] as Record<string, unknown>)[template.fields[f].name], code)) };
+        return { ok: false, error: describe(r, template.definition.fields[f].name, code, valueDetail(template, f, (records[r] as Record<string, unknown>)[template.definition.fields[f].name], code)) };
       }
       if (encoder.count === 0 || attempt === 1) {
         return { ok: false, error: describe(r, '', wireErrorFull, 'the record does not fit in a frame of ' + frameBytes + ' bytes') };

@@ -3,7 +3,7 @@
 // templates' ranges as constraints instead of a JSON blob.
 import { writeFileSync } from 'node:fs';
 import { checkTemplates } from '../../firmware/protocol/template-check.ts';
-import { templateHashHex, type Field, type Template } from '../../firmware/protocol/template.ts';
+import { fieldInfo, templateHashHex, type FieldInfo, type Template } from '../../firmware/protocol/template.ts';
 import { allTemplates } from '../../firmware/protocol/templates/index.ts';
 import { parseOptions, runCommand, UsageError } from '../cli.ts';
 
@@ -32,13 +32,13 @@ function decimalsOf(resolution: number): number {
 }
 
 /** A field's bounds as values (not steps). */
-function bounds(field: Field): { min: number; max: number } {
+function bounds(field: FieldInfo): { min: number; max: number } {
   const def = field.definition;
   if (field.typeName === 'fixed') return { min: def.min as number, max: def.max as number };
   return { min: field.minQ, max: field.maxQ };
 }
 
-function fieldJsonSchema(field: Field): Record<string, unknown> {
+function fieldJsonSchema(field: FieldInfo): Record<string, unknown> {
   const def = field.definition;
   const schema: Record<string, unknown> = {};
   if (def.description !== undefined) schema.description = def.description;
@@ -80,7 +80,7 @@ export function jsonSchemaFor(templates: Template[]): Record<string, unknown> {
   const defs: Record<string, unknown> = {};
   for (const template of templates) {
     const properties: Record<string, unknown> = {};
-    for (const field of template.fields) properties[field.name] = fieldJsonSchema(field);
+    for (let f = 0; f < template.fields.length; f++) properties[template.fields[f].name] = fieldJsonSchema(fieldInfo(template, f));
     defs[template.name] = {
       $id: `urn:tandem:template:${template.name}:v${template.version}`,
       title: `${template.name} v${template.version}`,
@@ -110,7 +110,7 @@ function postgresInteger(min: number, max: number): string {
   return 'BIGINT';
 }
 
-function columnSql(field: Field, dialect: SqlDialect): string {
+function columnSql(field: FieldInfo, dialect: SqlDialect): string {
   const name = quote(field.name);
   const { min, max } = bounds(field);
   const range = `CHECK (${name} BETWEEN ${min} AND ${max})`;
@@ -152,7 +152,7 @@ export function sqlFor(templates: Template[], dialect: SqlDialect): string {
       `"device_id" TEXT NOT NULL`,
       `"boot_epoch" BIGINT NOT NULL`,
       `"seq" BIGINT NOT NULL`,
-      ...template.fields.map((field) => columnSql(field, dialect)),
+      ...template.fields.map((_, f) => columnSql(fieldInfo(template, f), dialect)),
       `PRIMARY KEY ("device_id", "boot_epoch", "seq")`,
     ];
     const header = `-- ${template.name} v${template.version}, template id ${template.id}, hash ${templateHashHex(template.hash)}${template.definition.description ? `: ${template.definition.description}` : ''}`;

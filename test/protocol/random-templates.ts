@@ -2,7 +2,7 @@
 // random valid templates and records that fit them, with the values already on their resolution.
 import fc from 'fast-check';
 import { checkTemplateDefinition } from '../../firmware/protocol/template-check.ts';
-import { defineTemplate, dequantize, quantize, type FieldDefinition, type Template, type WireValue } from '../../firmware/protocol/template.ts';
+import { defineTemplate, dequantize, fieldInfo, quantize, type FieldDefinition, type Template, type WireValue } from '../../firmware/protocol/template.ts';
 
 const resolutions = [1, 0.5, 0.25, 0.1, 0.01, 0.001, 2.5, 5];
 
@@ -39,7 +39,7 @@ function byteString(maxLength: number): fc.Arbitrary<string> {
 
 /** A value of `field`, anywhere in its range, already a multiple of its resolution. */
 export function valueArbitrary(template: Template, index: number): fc.Arbitrary<WireValue> {
-  const field = template.fields[index];
+  const field = fieldInfo(template, index);
   switch (field.typeName) {
     case 'bool':
       return fc.boolean();
@@ -52,7 +52,7 @@ export function valueArbitrary(template: Template, index: number): fc.Arbitrary<
     default:
       return fc.integer({ min: 0, max: 2 ** 31 }).chain((seed) =>
         fc.constantFrom(field.minQ, field.maxQ, field.minQ + (seed % Math.max(1, Math.min(field.maxQ - field.minQ + 1, 1000))), field.minQ + Math.floor(((field.maxQ - field.minQ) * seed) / 2 ** 31)),
-      ).map((q) => dequantize(field, q));
+      ).map((q) => dequantize(template, index, q));
   }
 }
 
@@ -68,10 +68,11 @@ export function recordsArbitrary(template: Template, maxLength: number): fc.Arbi
         continue;
       }
       records.push(
-        template.fields.map((field, i) => {
+        template.fields.map((_, i) => {
+          const field = fieldInfo(template, i);
           if (field.typeName === 'bool' || field.typeName === 'f32' || field.typeName === 'string' || field.typeName === 'enum') return fresh[i];
-          const q = quantize(field, previous[i]) + delta;
-          return q >= field.minQ && q <= field.maxQ ? dequantize(field, q) : previous[i];
+          const q = quantize(template, i, previous[i]) + delta;
+          return q >= field.minQ && q <= field.maxQ ? dequantize(template, i, q) : previous[i];
         }),
       );
     }
@@ -81,7 +82,7 @@ export function recordsArbitrary(template: Template, maxLength: number): fc.Arbi
 
 /** What decoding must give back for `value`: the value on the field's resolution. */
 export function expectedValue(template: Template, index: number, value: WireValue): WireValue {
-  const field = template.fields[index];
+  const field = fieldInfo(template, index);
   if (field.typeName === 'bool' || field.typeName === 'string' || field.typeName === 'f32' || field.typeName === 'enum') return value;
-  return dequantize(field, quantize(field, value));
+  return dequantize(template, index, quantize(template, index, value));
 }

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createFrameDecoder, createFrameEncoder, frameDecodeBegin, frameDecodeNext, frameEncodeAppend, frameEncodeBegin, frameEncodeFinish } from '../../firmware/protocol/frame.ts';
 import { decodeRecord, decodeValue, encodeRecord, encodeValue } from '../../firmware/protocol/record.ts';
-import { createTemplateRegistry, dequantize, quantize, type WireValue } from '../../firmware/protocol/template.ts';
+import { createTemplateRegistry, dequantize, fieldInfo, quantize, type WireValue } from '../../firmware/protocol/template.ts';
 import { createDefaultRegistry } from '../../firmware/protocol/templates/index.ts';
 import { decodeFrame, encodeRecordsToFrames, encodeUntemplatedFrames, valuesToRecord } from '../../firmware/protocol/wire-objects.ts';
 import { expectedValue, recordsArbitrary, templateArbitrary, valueArbitrary } from './random-templates.ts';
@@ -86,10 +86,10 @@ describe('round trips over random templates [WIRE-3][WIRE-24]', () => {
         // Field by field, as the state store uses it.
         const single = new Uint8Array(300);
         for (let i = 0; i < template.fields.length; i++) {
-          const valueEnd = encodeValue(template.fields[i], record[i], single, 0, single.length);
+          const valueEnd = encodeValue(template, i, record[i], single, 0, single.length);
           const into: WireValue[] = [];
           const cursor = { position: 0 };
-          expect(decodeValue(template.fields[i], single, cursor, valueEnd, into, 0)).toBe(0);
+          expect(decodeValue(template, i, single, cursor, valueEnd, into, 0)).toBe(0);
           expect(cursor.position).toBe(valueEnd);
           expect(into[0]).toEqual(expectedValue(template, i, record[i]));
         }
@@ -101,12 +101,12 @@ describe('round trips over random templates [WIRE-3][WIRE-24]', () => {
   it('quantize/dequantize is exact on the resolution and never moves a value by more than half a step [WIRE-24]', () => {
     fc.assert(
       fc.property(templateArbitrary.chain((template) => fc.tuple(fc.constant(template), fc.nat({ max: template.fields.length - 1 }))).chain(([template, i]) => fc.tuple(fc.constant(template), fc.constant(i), valueArbitrary(template, i))), ([template, i, value]) => {
-        const field = template.fields[i];
-        const q = quantize(field, value);
-        expect(quantize(field, dequantize(field, q))).toBe(q);
+        const field = fieldInfo(template, i);
+        const q = quantize(template, i, value);
+        expect(quantize(template, i, dequantize(template, i, q))).toBe(q);
         if (typeof value === 'number' && field.typeName !== 'f32') {
           const step = field.typeName === 'timestamp' ? field.divider : field.divider === 0 ? 1 / field.multiplier : field.divider;
-          expect(Math.abs((dequantize(field, q) as number) - value)).toBeLessThanOrEqual(step / 2 + 1e-9 * Math.abs(value));
+          expect(Math.abs((dequantize(template, i, q) as number) - value)).toBeLessThanOrEqual(step / 2 + 1e-9 * Math.abs(value));
         }
       }),
       runs,
