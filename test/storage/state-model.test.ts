@@ -3,8 +3,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StateStore, stateErrorStale, stateOk } from '../../firmware/core/state-store.ts';
-import { FlashSimulator } from '../../hal-mocks/flash-simulator.ts';
-import { newStore, smallTemplate } from './state-helpers.ts';
+import { FlashSimulator, PowerLoss } from '../../hal-mocks/flash-simulator.ts';
+import { applyOperation, newStore, smallTemplate, snapshot, workload } from './state-helpers.ts';
 
 interface ModelKey {
   value: number[] | null;
@@ -151,6 +151,49 @@ describe('state store against an in-memory model (fast-check)', () => {
         fc.modelRun(() => ({ model, real: { flash, store } }), sequence);
       }),
       { numRuns: 200, seed: 4242 },
+    );
+  });
+});
+
+describe('state store under random power cuts (fast-check)', () => {
+  it('random workloads, a cut or tear anywhere: the remounted state is the one before or after the operation in flight', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 10, max: 80 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.constantFrom<'cut' | 'untouched' | 'random'>('cut', 'untouched', 'random'),
+        (seed, count, where, fault) => {
+          const makeFlash = () => new FlashSimulator({ sectorCount: 2, sectorSize: 512, seed });
+          const { operations, states } = workload(seed, count, smallTemplate, makeFlash, 0.1);
+          const clean = makeFlash();
+          const cleanStore = newStore(clean, smallTemplate);
+          cleanStore.mount();
+          for (const operation of operations) applyOperation(cleanStore, operation);
+          const at = Math.floor(where * clean.operations);
+          const flash = makeFlash();
+          if (fault === 'cut') flash.cutPowerAfter(at);
+          else flash.tearOperation(at, fault);
+          let inFlight = -1;
+          try {
+            const store = newStore(flash, smallTemplate);
+            store.mount();
+            for (inFlight = 0; inFlight < operations.length; inFlight++) applyOperation(store, operations[inFlight]);
+          } catch (error) {
+            if (!(error instanceof PowerLoss)) throw error;
+          }
+          flash.restorePower();
+          const store = newStore(flash, smallTemplate);
+          expect(store.mount()).toBe(stateOk);
+          const found = snapshot(store);
+          if (inFlight >= operations.length) {
+            expect(found).toBe(states[operations.length]);
+          } else {
+            expect(inFlight < 0 ? [states[0]] : [states[inFlight], states[inFlight + 1]]).toContain(found);
+          }
+        },
+      ),
+      { numRuns: 300, seed: 777 },
     );
   });
 });
