@@ -16,7 +16,7 @@ import { encodeRecord } from '../firmware/protocol/record.ts';
 import { quantize, type Template, type WireValue } from '../firmware/protocol/template.ts';
 import { createDefaultRegistry, powerMeterTemplate, telemetryTemplate } from '../firmware/protocol/templates/index.ts';
 import { uplinkTopic } from '../firmware/protocol/topics.ts';
-import { decodeFrame, encodeRecordsToFrames } from '../firmware/protocol/wire-objects.ts';
+import { decodeFrame, encodeRecordsToFrames, encodeUntemplatedFrames } from '../firmware/protocol/wire-objects.ts';
 import { powerMeterStream, referenceTelemetryStream } from '../test/protocol/streams.ts';
 import { printTable } from './results.ts';
 
@@ -24,7 +24,7 @@ export const summary = 'Wire codec: bytes per event vs JSON, CBOR, MessagePack; 
 
 const batchSizes = [1, 10, 50, 200] as const;
 const batchKey = (size: number) => (size === 1 ? 'single' : `batch${size}`);
-const formats = ['tandem', 'json', 'cbor', 'cborRecords', 'msgpack'] as const;
+const formats = ['tandem', 'untemplated', 'json', 'cbor', 'cborRecords', 'msgpack'] as const;
 type Format = (typeof formats)[number];
 /** A typical device id: the topic is `t/<id>/u`. */
 const deviceId = 'dev-0001';
@@ -51,8 +51,18 @@ function encodeBatch(template: Template, records: Record<string, unknown>[]): Re
   });
   if (!isDeepStrictEqual(decoded, records)) throw new Error('tandem frames decoded to other records');
   if (!isDeepStrictEqual(msgpackDecode(msgpackEncode(value)), value)) throw new Error('msgpack round trip differs');
+  // The same records through the untemplated fallback [WIRE-50], checked the same way.
+  const loose = encodeUntemplatedFrames(records);
+  if (!loose.ok) throw new Error(`untemplated refused the benchmark stream: ${loose.error.message}`);
+  const looseDecoded = loose.frames.flatMap((frame) => {
+    const result = decodeFrame(frame, registry);
+    if (!result.ok) throw new Error(`untemplated frame did not decode: ${result.message}`);
+    return result.records;
+  });
+  if (!isDeepStrictEqual(looseDecoded, records)) throw new Error('untemplated frames decoded to other records');
   return {
     tandem: encoded.frames.map((frame) => frame.length),
+    untemplated: loose.frames.map((frame) => frame.length),
     json: [Buffer.byteLength(JSON.stringify(value))],
     // A fresh encoder per batch: no structures shared between messages, as on the wire.
     cbor: [new CborEncoder({ useRecords: false }).encode(value).length],
@@ -167,8 +177,8 @@ async function measureEspruino(binary: string): Promise<Record<string, unknown> 
 function table(title: string, perEvent: Record<string, Record<Format, number>>, ratios: Record<string, number>): void {
   printTable(
     title,
-    ['batch', 'tandem', 'json', 'cbor', 'cbor+records', 'msgpack', 'cbor/tandem'],
-    Object.entries(perEvent).map(([key, row]) => [key, row.tandem.toFixed(2), row.json.toFixed(2), row.cbor.toFixed(2), row.cborRecords.toFixed(2), row.msgpack.toFixed(2), `${ratios[key].toFixed(1)}x`]),
+    ['batch', 'tandem', 'untemplated', 'json', 'cbor', 'cbor+records', 'msgpack', 'cbor/tandem'],
+    Object.entries(perEvent).map(([key, row]) => [key, row.tandem.toFixed(2), row.untemplated.toFixed(2), row.json.toFixed(2), row.cbor.toFixed(2), row.cborRecords.toFixed(2), row.msgpack.toFixed(2), `${ratios[key].toFixed(1)}x`]),
   );
 }
 
