@@ -1,0 +1,95 @@
+// Safe property mangling in the firmware build: private members nobody outside can see get short
+// names; public, built-in, string-keyed and JSON-visible names keep theirs; the mangled bundle
+// prints exactly what the unmangled one prints, and the same sources give the same bytes.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EspruinoSandbox } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
+import { buildFirmware, repoRoot, type BuildResult } from '../../scripts/build/build-firmware.ts';
+import { analyseMangleableNames, builtinPropertyNames, shortNames, type MangleAnalysis } from '../../scripts/build/mangle-names.ts';
+
+const workDir = mkdtempSync(join(tmpdir(), 'tandem-mangle-test-'));
+const fixture = join(repoRoot, 'test', 'build', 'fixtures', 'mangle', 'main.ts');
+const tsconfigPath = join(repoRoot, 'tsconfig.firmware.json');
+let analysis: MangleAnalysis;
+let mangled: BuildResult;
+let plain: BuildResult;
+
+beforeAll(async () => {
+  analysis = analyseMangleableNames({ entry: fixture, tsconfigPath });
+  mangled = await buildFirmware({ entry: fixture, outFile: join(workDir, 'mangled.js'), quiet: true });
+  plain = await buildFirmware({ entry: fixture, outFile: join(workDir, 'plain.js'), quiet: true, mangle: false });
+}, 30_000);
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+function runInSandbox(path: string): string[] {
+  const lines: string[] = [];
+  const sandbox = new EspruinoSandbox({ bundlePath: path, onConsoleLine: (line) => lines.push(line) });
+  sandbox.boot();
+  const errors = sandbox.uncaughtErrors.map(String);
+  sandbox.stop();
+  expect(errors).toEqual([]);
+  return lines;
+}
+
+describe('build: mangling private members', () => {
+  it('mangles private members nothing outside the class names', () => {
+    expect(Object.keys(analysis.cache)).toEqual(expect.arrayContaining(['counter', 'shownTotal', 'advance']));
+    expect(analysis.privateNames).toEqual(expect.arrayContaining(['counter', 'readingState', 'byteLength', 'flavour', 'shownTotal', 'advance', 'snapshotValue']));
+  });
+
+  it('keeps a private name that is public elsewhere, built in, a string key, or seen by JSON.stringify', () => {
+    for (const name of ['readingState', 'byteLength', 'flavour', 'snapshotValue']) expect(analysis.cache[name], name).toBeUndefined();
+    expect(analysis.kept.readingState).toMatch(/^type member at test\/build\/fixtures\/mangle\/main\.ts:5$/);
+    expect(analysis.kept.byteLength).toMatch(/lib\.es5\.d\.ts/);
+    expect(analysis.kept.flavour).toMatch(/^string literal at /);
+    expect(analysis.kept.snapshotValue).toMatch(/^passed to an API at /);
+  });
+
+  it('writes short names into the bundle and leaves kept names alone', () => {
+    const code = readFileSync(mangled.outFile, 'utf8');
+    expect(mangled.ok).toBe(true);
+    expect(mangled.mangledNames).toEqual(analysis.cache);
+    for (const name of ['counter', 'shownTotal', 'advance']) {
+      expect(code).not.toMatch(new RegExp(`\\.${name}\\b`));
+      expect(code).toContain(`.${analysis.cache[name]}`);
+    }
+    for (const name of ['readingState', 'byteLength', 'flavour', 'snapshotValue']) expect(code).toMatch(new RegExp(`\\b${name}\\b`));
+    expect(mangled.rawBytes).toBeLessThan(plain.rawBytes);
+  });
+
+  it('runs exactly as the unmangled bundle does (JSON shows the real private name)', () => {
+    const expected = ['bump 5 10', 'describe idle/fast ok', 'json {"snapshotValue":7}'];
+    expect(runInSandbox(plain.outFile)).toEqual(expected);
+    expect(runInSandbox(mangled.outFile)).toEqual(expected);
+  });
+
+  it('gives the same bytes for the same sources', async () => {
+    const again = await buildFirmware({ entry: fixture, outFile: join(workDir, 'again.js'), quiet: true });
+    expect(readFileSync(again.outFile, 'utf8')).toBe(readFileSync(mangled.outFile, 'utf8'));
+  });
+
+  it('never mangles, nor produces, a built-in, an Espruino API or a public firmware name', () => {
+    const builtins = builtinPropertyNames();
+    for (const name of ['length', 'push', 'subarray', 'charCodeAt', 'toString', 'constructor', 'prototype', 'buffer']) expect(builtins.has(name), name).toBe(true);
+    // Espruino API members (espruino.d.ts, @types/espruino) and firmware interfaces are reserved.
+    for (const name of ['readJSON', 'write', 'on', 'end', 'CRC32', 'nowMs', 'sectorSize', 'deviceId', 'mqttPort']) expect(analysis.reserved.has(name), name).toBe(true);
+    for (const [original, short] of Object.entries(analysis.cache)) {
+      expect(analysis.reserved.has(original), original).toBe(false);
+      expect(analysis.reserved.has(short), short).toBe(false);
+      expect(builtins.has(short), short).toBe(false);
+    }
+    const shorts = Object.values(analysis.cache);
+    expect(new Set(shorts).size).toBe(shorts.length);
+  });
+
+  it('hands out short names in a fixed order, skipping the names to avoid', () => {
+    const next = shortNames(new Set(['b', 'do']));
+    const names = Array.from({ length: 60 }, () => next());
+    expect(names.slice(0, 3)).toEqual(['a', 'c', 'd']);
+    expect(names).not.toContain('b');
+    expect(names[53]).toBe('aa');
+    expect(new Set(names).size).toBe(60);
+  });
+});
