@@ -141,7 +141,7 @@ function espruinoBinary(): string | null {
 
 /**
  * Device cost in a real interpreter: the encoder fixture (test/protocol/fixtures/encoder-entry.ts)
- * built as firmware, run in the binary; it encodes 1000 events after a warm-up and reports time
+ * built as firmware, run in the binary; it encodes 500 events after a warm-up and reports time
  * and JsVars in use before and after.
  */
 async function measureEspruino(binary: string): Promise<Record<string, unknown> | null> {

@@ -115,6 +115,6 @@ describe('encoder inside the firmware bundle [WIRE-5]', () => {
     await exited;
     const cost = checkDeviceOutput(lines, true);
     // The real interpreter's figures, for the report: encode time per event and retained JsVars.
-    console.log(`real Espruino: 1000 events encoded in ${cost.ms} ms (${(cost.ms / 1000).toFixed(2)} ms/event), JsVars ${cost.jsVarsBefore} -> ${cost.jsVarsAfter}`);
+    console.log(`real Espruino: ${cost.events} events encoded in ${cost.ms} ms (${(cost.ms / cost.events).toFixed(2)} ms/event), JsVars ${cost.jsVarsBefore} -> ${cost.jsVarsAfter}`);
   });
 });
