@@ -47,7 +47,7 @@ const events = ${options.events};
 const rounds = ${options.rounds};
 const stateUpdates = ${options.stateUpdates};
 
-// Runs from a timer, after boot: the sandbox test installs its Storage workaround in between.
+// Runs from a timer once boot is over, as a firmware's main work does.
 function main(): void {
 
 // The ring holds every event of the run (12 bytes each: 10 of event, 2 of length). The event is

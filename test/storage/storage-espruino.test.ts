@@ -20,12 +20,7 @@ describe('storage code on Espruino (gate + sandbox)', () => {
     const scheduler = new VirtualScheduler();
     const sandbox = new EspruinoSandbox({ bundlePath: join(dir, 'storage.js'), platform: 'linux', scheduler, onConsoleLine: (line) => lines.push(line) });
     sandbox.boot();
-    // Workaround: EspruinoStorage copies typed arrays with ArrayBuffer.prototype.slice, which the
-    // sandbox hides from device code (as Espruino lacks it), so Storage.write(name, Uint8Array)
-    // throws in the sandbox. Hand it a host copy until storage.ts copies without slice.
     const storage = sandbox.storage;
-    const write = storage.write.bind(storage);
-    storage.write = (name, data, offset, size) => write(name, ArrayBuffer.isView(data) ? Uint8Array.from(data as Uint8Array) : data, offset, size);
     let fileNames: string[] = [];
     scheduler.advance(1);
     fileNames = storage.list();
