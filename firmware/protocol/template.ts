@@ -222,9 +222,6 @@ export function defineTemplate(def: TemplateDefinition): Template {
   return template;
 }
 
-/** @deprecated name: FieldInfo is Field. */
-export type FieldInfo = Field;
-
 /** One field's compiled facts as an object: for the cloud, the CLI and tests (it allocates). */
 export interface Field {
   name: string;

@@ -3,7 +3,7 @@
 // templates' ranges as constraints instead of a JSON blob.
 import { writeFileSync } from 'node:fs';
 import { checkTemplates } from '../../firmware/protocol/template-check.ts';
-import { fieldInfo, templateHashHex, type FieldInfo, type Template } from '../../firmware/protocol/template.ts';
+import { fieldInfo, templateHashHex, type Field, type Template } from '../../firmware/protocol/template.ts';
 import { allTemplates } from '../../firmware/protocol/templates/index.ts';
 import { parseOptions, runCommand, UsageError } from '../cli.ts';
 
@@ -32,13 +32,13 @@ function decimalsOf(resolution: number): number {
 }
 
 /** A field's bounds as values (not steps). */
-function bounds(field: FieldInfo): { min: number; max: number } {
+function bounds(field: Field): { min: number; max: number } {
   const def = field.definition;
   if (field.typeName === 'fixed') return { min: def.min as number, max: def.max as number };
   return { min: field.minQ, max: field.maxQ };
 }
 
-function fieldJsonSchema(field: FieldInfo): Record<string, unknown> {
+function fieldJsonSchema(field: Field): Record<string, unknown> {
   const def = field.definition;
   const schema: Record<string, unknown> = {};
   if (def.description !== undefined) schema.description = def.description;
@@ -110,7 +110,7 @@ function postgresInteger(min: number, max: number): string {
   return 'BIGINT';
 }
 
-function columnSql(field: FieldInfo, dialect: SqlDialect): string {
+function columnSql(field: Field, dialect: SqlDialect): string {
   const name = quote(field.name);
   const { min, max } = bounds(field);
   const range = `CHECK (${name} BETWEEN ${min} AND ${max})`;
