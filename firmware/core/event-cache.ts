@@ -147,9 +147,11 @@ export class EventCache {
     const end = tail + 2 + length;
     // The common case: the event fits before the head or the end of the buffer (one byte always
     // stays free, so that head === tail means empty).
-    if (end < this.limit && length <= eventRecordBytesMax && length >= 0) {
+    // (length >>> 0) turns a negative length into a huge one, so one comparison bounds both ends.
+    if (end < this.limit && length >>> 0 <= eventRecordBytesMax) {
       const ring = this.ring;
-      ring[tail] = length & 0xff;
+      // A Uint8Array keeps the low 8 bits of what it is given.
+      ring[tail] = length;
       ring[tail + 1] = length >>> 8;
       // A whole buffer is copied as it is; a slice of one needs a (short-lived) view.
       if (offset === 0 && data.length === length) ring.set(data, tail + 2);

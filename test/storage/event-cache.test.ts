@@ -36,6 +36,14 @@ describe('event cache', () => {
     expect(new EventCache(defaults).overflowPolicy).toBe(overflowDropOldest);
   });
 
+  it('stores events longer than 255 bytes (two length bytes)', () => {
+    const ring = cache(2048);
+    const long = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+    expect(ring.append(long, 0, 300)).toBe(1);
+    const out = new Uint8Array(400);
+    expect(parseBatch(out, 0, ring.readBatch(0, out, 0, 400))).toEqual([long]);
+  });
+
   it('numbers events 1, 2, 3 ... and reads them back oldest first', () => {
     const ring = cache(256);
     expect(ring.append(event(3, 1), 0, 3)).toBe(1);
@@ -118,6 +126,8 @@ describe('event cache', () => {
     expect(ring.append(event(62, 0), 0, 62)).toBe(eventErrorTooLarge);
     expect(new EventCache({ ...eventCacheDefaults(), capacityBytes: 4096 }).append(event(eventRecordBytesMax + 1, 0), 0, eventRecordBytesMax + 1)).toBe(eventErrorTooLarge);
     expect(ring.droppedCount).toBe(1);
+    expect(ring.append(event(4, 0), 0, -1)).toBe(eventErrorTooLarge);
+    expect(ring.droppedCount).toBe(2);
     expect(ring.append(event(61, 0), 0, 61)).toBe(1);
   });
 
