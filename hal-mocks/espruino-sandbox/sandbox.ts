@@ -284,6 +284,14 @@ export class EspruinoSandbox {
       run: (callback, args) => this.runCallback(callback, args),
       isPowered: () => this.currentState === 'running' && this.currentStorage?.isPoweredOff !== true,
       newError: (message) => new realm.Error(message),
+      newInternalError: (message) => {
+        const error = new realm.Error(message);
+        error.name = 'InternalError';
+        return error;
+      },
+      reportUncaught: (error) => this.runDevice(() => {
+        throw error;
+      }),
       newObject: (fields) => realm.Object.assign(new realm.Object(), fields) as object,
     };
     const modules: Record<string, unknown> = {

@@ -6,10 +6,18 @@
 // its text, so a Uint8Array [9,8,250] goes out as "9,8,250". The network can be taken down
 // (`SocketRegistry.setOnline(false)`): open sockets fail with 'error' then 'close', and new
 // connects fail the same way, as when a board loses its WiFi. Bytes each way are counted.
+// TLS as Espruino 2v29 does it (checked against the Linux build): the server is never verified,
+// `ca` must be DER bytes (a PEM string throws), TLS 1.2 with RSA certificates only, a failed
+// handshake is an uncaught InternalError and a plain close, and the peer's orderly close comes
+// as an 'error' (code -30848) before 'close'.
 // Not modelled: the board's small socket buffers and their back-pressure, DNS failures beyond
 // what the host reports.
 import { connect as netConnect, isIP, type Socket as NodeSocket } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
+
+/** MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY, the code Espruino's 'error' event carries when a TLS peer closes. */
+const tlsPeerCloseNotify = -0x7880;
 
 /** The largest chunk Espruino hands to a socket's 'data' listener on an ESP32 (one TCP MSS). */
 export const socketChunkBytesMax = 536;
@@ -21,7 +29,10 @@ export interface SocketHost {
   /** False once the device has lost power: nothing it sends after that leaves. */
   isPowered(): boolean;
   newError(message: string): Error;
+  newInternalError(message: string): Error;
   newObject(fields: Record<string, unknown>): object;
+  /** Prints "Uncaught ..." as the interpreter does for an error no code can catch. */
+  reportUncaught(error: unknown): void;
 }
 
 type Listener = (...args: unknown[]) => void;
@@ -72,9 +83,17 @@ export class DeviceSocket {
   /** @internal */
   attach(socket: NodeSocket, onConnect: unknown, secure: boolean): void {
     this.socket = socket;
-    socket.on(secure ? 'secureConnect' : 'connect', () => {
+    let handshakeDone = !secure;
+    let tcpConnected = false;
+    let handshakeFailed = false;
+    // Espruino calls back at the TCP connect, before any TLS handshake.
+    socket.on('connect', () => {
+      tcpConnected = true;
       if (typeof onConnect === 'function') this.host.run(onConnect, []);
       this.emit('connect', []);
+    });
+    socket.on('secureConnect', () => {
+      handshakeDone = true;
     });
     socket.on('data', (data: Buffer) => {
       this.registry.bytesReceived += data.length;
@@ -83,12 +102,28 @@ export class DeviceSocket {
         this.emit('data', [chunk]);
       }
     });
-    socket.on('end', () => this.emit('end', []));
+    socket.on('end', () => {
+      // mbedtls reports the peer's orderly TLS close as an error (MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY).
+      if (secure && handshakeDone) {
+        this.hadError = true;
+        this.emit('error', [this.host.newObject({ code: tlsPeerCloseNotify, message: 'unknown error' })]);
+      }
+      this.emit('end', []);
+    });
     socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (secure && tcpConnected && !handshakeDone) {
+        // A failed handshake is not an 'error' event on Espruino: the socket closes as if nothing
+        // went wrong, then the interpreter reports an uncaught InternalError.
+        handshakeFailed = true;
+        return;
+      }
       this.hadError = true;
       this.emit('error', [this.host.newObject({ code: -1, message: error.code ?? error.message })]);
     });
-    socket.on('close', () => this.finish());
+    socket.on('close', () => {
+      this.finish();
+      if (handshakeFailed) this.host.reportUncaught(this.host.newInternalError('mbedtls_ssl_handshake returned -0x7780'));
+    });
   }
 
   /** @internal The link is gone: the firmware sees 'error' then 'close', as on a board. */
@@ -135,6 +170,15 @@ function connectTarget(options: unknown): { host: string; port: number; ca?: str
   return target;
 }
 
+function isDerCertificate(bytes: string): boolean {
+  try {
+    new X509Certificate(Buffer.from(bytes, 'latin1'));
+    return !bytes.includes('-----BEGIN');
+  } catch {
+    return false;
+  }
+}
+
 /** The open sockets of one sandbox, so stop() can drop them all. */
 export class SocketRegistry {
   private readonly open = new Set<DeviceSocket>();
@@ -177,6 +221,11 @@ export function createNetModule(host: SocketHost, registry: SocketRegistry, secu
     connect(options: unknown, onConnect?: unknown): DeviceSocket {
       const target = connectTarget(options);
       if (!(target.port >= 1 && target.port <= 65535)) throw host.newError(`Invalid port ${String(target.port)}`);
+      if (secure && target.ca !== undefined && !isDerCertificate(target.ca)) {
+        // Espruino hands `ca` to mbedtls as it is: it takes DER bytes (atob of the PEM body), and
+        // a PEM string fails to parse.
+        throw host.newInternalError("HTTPS init failed! mbedtls_x509_crt_parse of 'ca': Invalid format");
+      }
       const socket = new DeviceSocket(host, registry);
       registry.add(socket);
       if (!registry.online) {
@@ -188,9 +237,11 @@ export function createNetModule(host: SocketHost, registry: SocketRegistry, secu
         ? tlsConnect({
             host: target.host,
             port: target.port,
-            // As on the device: without a CA the server is not verified.
-            rejectUnauthorized: target.ca !== undefined,
-            ...(target.ca !== undefined ? { ca: target.ca } : {}),
+            // Espruino 2v29 never verifies the server (MBEDTLS_SSL_VERIFY_NONE), ca or not, and its
+            // mbedtls offers TLS 1.2 with RSA-authenticated suites only.
+            rejectUnauthorized: false,
+            maxVersion: 'TLSv1.2',
+            ciphers: 'aRSA',
             ...(isIP(target.host) === 0 ? { servername: target.host } : {}),
           })
         : netConnect({ host: target.host, port: target.port });

@@ -1,7 +1,9 @@
 // Shared helpers of the sandbox tests: a local TCP server, firmware bundles built once per file,
 // and waiting on console output.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFirmwareBundle } from '../../scripts/commands/emulate.ts';
@@ -68,4 +70,57 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
     if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A self-signed certificate for 127.0.0.1 (made with openssl), PEM, and its DER body as a byte string. */
+export function selfSignedCertificate(kind: 'rsa' | 'ec' = 'rsa'): { key: string; cert: string; der: string } {
+  const dir = temporaryDir('tls');
+  const keyOptions = kind === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+  execFileSync('openssl', ['req', '-x509', ...keyOptions, '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+  const body = cert.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+  return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert, der: Buffer.from(body, 'base64').toString('latin1') };
+}
+
+/** TLS servers that send "secret" and close: one with an RSA certificate, one with an EC one. */
+export async function startTlsServers(): Promise<{ rsaPort: number; ecPort: number; rsa: ReturnType<typeof selfSignedCertificate>; stranger: ReturnType<typeof selfSignedCertificate>; close(): void }> {
+  const rsa = selfSignedCertificate('rsa');
+  const ec = selfSignedCertificate('ec');
+  const stranger = selfSignedCertificate('rsa');
+  const servers = [rsa, ec].map((identity) => {
+    const server = createTlsServer({ key: identity.key, cert: identity.cert }, (socket) => socket.end('secret'));
+    server.on('tlsClientError', () => undefined);
+    return server;
+  });
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  return { rsaPort: ports[0]!, ecPort: ports[1]!, rsa, stranger, close: () => servers.forEach((server) => server.close()) };
+}
+
+/** An Espruino script exercising tls against startTlsServers(); it quits after five outcomes. */
+export function tlsProbeScript(servers: Awaited<ReturnType<typeof startTlsServers>>): string {
+  return `
+    var done = 0;
+    function finish() { if (++done === 5) quit(); }
+    function open(tag, port, ca) {
+      var options = { host: "127.0.0.1", port: port };
+      if (ca !== undefined) options.ca = ca;
+      var got = "";
+      try {
+        var socket = require("tls").connect(options, function () { print(tag + " connect"); });
+      } catch (e) {
+        print(tag + " threw " + e.message);
+        finish();
+        return;
+      }
+      socket.on("data", function (data) { got += data; });
+      socket.on("error", function (e) { print(tag + " error " + JSON.stringify(e)); });
+      socket.on("close", function (hadError) { print(tag + " close " + hadError + " " + got); finish(); });
+    }
+    open("none", ${servers.rsaPort});
+    open("right", ${servers.rsaPort}, atob(${JSON.stringify(Buffer.from(servers.rsa.der, 'latin1').toString('base64'))}));
+    open("wrong", ${servers.rsaPort}, atob(${JSON.stringify(Buffer.from(servers.stranger.der, 'latin1').toString('base64'))}));
+    open("pem", ${servers.rsaPort}, ${JSON.stringify(servers.rsa.cert)});
+    open("ec", ${servers.ecPort});`;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RealEspruino, cleanConsoleLine, runEspruinoCode, writeDeviceConfigWithBinary } from '../../hal-mocks/espruino-sandbox/real-espruino.ts';
 import { EspruinoSandbox } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
-import { buildBundle, closedPort, startServer, temporaryDir, waitFor, type TestServer } from './helpers.ts';
+import { buildBundle, closedPort, startServer, startTlsServers, temporaryDir, tlsProbeScript, waitFor, type TestServer } from './helpers.ts';
 
 const binaryPath = process.env.ESPRUINO_BIN ?? '';
 const haveBinary = binaryPath !== '';
@@ -131,6 +131,33 @@ describe(`real Espruino binary (ESPRUINO_BIN=${binaryPath || 'unset'})`, () => {
     expect(chunks(sandboxLines)).toBe(chunks(realLines));
     expect(fromReal.toString('latin1')).toBe('9,8,250|\x09\x08\xfa');
     expect(fromSandbox.equals(fromReal)).toBe(true);
+  });
+
+  it.skipIf(!haveBinary)('tls: the same outcomes in both (no verification, DER ca, RSA only, close as error)', async () => {
+    const servers = await startTlsServers();
+    try {
+      const script = tlsProbeScript(servers);
+      const scriptPath = join(temporaryDir('espruino'), 'tls.js');
+      writeFileSync(scriptPath, script);
+      const realLines: string[] = [];
+      device = new RealEspruino({ binaryPath, workDir: temporaryDir('espruino'), bundlePath: scriptPath, onConsoleLine: (line) => realLines.push(line) });
+      await device.start();
+      const sandboxLines: string[] = [];
+      const sandbox = new EspruinoSandbox({ code: script, platform: 'linux', flashPageCount: 4, onConsoleLine: (line) => sandboxLines.push(line) });
+      sandbox.boot();
+      await waitFor(() => sandbox.state === 'off', 'the probe to quit', 10_000);
+      // The real console loses trailing spaces.
+      const outcomes = (lines: string[]): string[] => lines.filter((line) => /^(none|right|wrong|pem|ec) |^Uncaught/.test(line)).map((line) => line.trimEnd());
+      expect(outcomes(realLines)).toHaveLength(13);
+      expect([...outcomes(sandboxLines)].sort()).toEqual([...outcomes(realLines)].sort());
+      // Per connection the order matches too (connections interleave differently).
+      for (const tag of ['none', 'right', 'wrong', 'ec']) {
+        const ofTag = (lines: string[]): string[] => outcomes(lines).filter((line) => line.startsWith(`${tag} `));
+        expect(ofTag(sandboxLines), tag).toEqual(ofTag(realLines));
+      }
+    } finally {
+      servers.close();
+    }
   });
 
   it.skipIf(!haveBinary)('boots the firmware bundle: banner, config, boot counter, TCP, heartbeat; a refusal is retried', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EspruinoSandbox } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
 import { socketChunkBytesMax } from '../../hal-mocks/espruino-sandbox/sockets.ts';
-import { buildBundle, closedPort, startServer, waitFor, type TestServer } from './helpers.ts';
+import { buildBundle, closedPort, startServer, startTlsServers, tlsProbeScript, waitFor, type TestServer } from './helpers.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 let server: TestServer | undefined;
@@ -20,7 +20,7 @@ afterEach(async () => {
 
 function boot(code: string): string[] {
   const lines: string[] = [];
-  sandbox = new EspruinoSandbox({ code, flashPageCount: 4, onConsoleLine: (line) => lines.push(line) });
+  sandbox = new EspruinoSandbox({ code, platform: 'linux', flashPageCount: 4, onConsoleLine: (line) => lines.push(line) });
   sandbox.boot();
   return lines;
 }
@@ -93,6 +93,28 @@ describe('sandbox sockets over real TCP', () => {
     expect(sandbox!.networkOnline).toBe(true);
   });
 
+  it('tls as Espruino does it: never verified, DER ca only, RSA only, peer close as an error', async () => {
+    const servers = await startTlsServers();
+    try {
+      const lines = boot(tlsProbeScript(servers));
+      await waitFor(() => sandbox!.state === 'off', 'the probe to quit', 10_000);
+      const closeNotify = 'error {"code":-30848,"message":"unknown error"}';
+      expect(lines.filter((line) => !line.startsWith('ec ') && !line.startsWith('Uncaught')).sort()).toEqual(
+        [
+          'none connect', `none ${closeNotify}`, 'none close true secret',
+          'right connect', `right ${closeNotify}`, 'right close true secret',
+          'wrong connect', `wrong ${closeNotify}`, 'wrong close true secret',
+          "pem threw HTTPS init failed! mbedtls_x509_crt_parse of 'ca': Invalid format",
+        ].sort(),
+      );
+      expect(lines.filter((line) => line.startsWith('ec ') || line.startsWith('Uncaught'))).toEqual([
+        'ec connect', 'ec close false ', 'Uncaught InternalError: mbedtls_ssl_handshake returned -0x7780',
+      ]);
+    } finally {
+      servers.close();
+    }
+  });
+
   it('stop() drops open sockets', async () => {
     server = await startServer();
     boot(`require("net").connect({ host: "127.0.0.1", port: ${server.port} });`);
@@ -108,24 +130,24 @@ describe('sandbox sockets over real TCP', () => {
 describe('the firmware HAL Network in a bundle', () => {
   const probe = `
     import { EspruinoNetwork } from '${join(repoRoot, 'firmware/hal/espruino/network.ts')}';
-    const network = new EspruinoNetwork(undefined);
     const bytes = new Uint8Array(300);
     for (let i = 0; i < 300; i++) bytes[i] = i & 255;
-    function connect(port: number): void {
-      let received = 0;
-      const socket = network.connect('127.0.0.1', port, false, {
+    function connect(port: number, secure: boolean, caCert: string | undefined): void {
+      const network = new EspruinoNetwork(caCert);
+      let received = '';
+      const socket = network.connect('127.0.0.1', port, secure, {
         onConnect: function () {
           console.log('connect');
           // A slice of a preallocated buffer: bytes 10..265.
           console.log('write ' + socket.write(bytes, 10, 256));
         },
-        onData: function (data: string) { received += data.length; },
+        onData: function (data: string) { received += data; },
         onClose: function (hadError: boolean) {
-          console.log('close ' + hadError + ' received ' + received + ' write-after-close ' + socket.write(bytes, 0, 1));
+          console.log('close ' + hadError + ' received ' + received.length + (received.length > 0 && received.length < 10 ? ' ' + received : '') + ' write-after-close ' + socket.write(bytes, 0, 1));
         },
       });
     }
-    (globalThis as unknown as { connectProbe: (port: number) => void }).connectProbe = connect;`;
+    (globalThis as unknown as { connectProbe: typeof connect }).connectProbe = connect;`;
 
   it('sends exact bytes from a buffer slice, receives, and reports close once', async () => {
     const bundlePath = await buildBundle(probe);
@@ -137,12 +159,29 @@ describe('the firmware HAL Network in a bundle', () => {
     const lines: string[] = [];
     sandbox = new EspruinoSandbox({ bundlePath, flashPageCount: 4, onConsoleLine: (line) => lines.push(line) });
     sandbox.boot();
-    sandbox.evaluate(`connectProbe(${server.port})`);
+    sandbox.evaluate(`connectProbe(${server.port}, false)`);
     await waitFor(() => lines.some((line) => line.startsWith('close')), 'close');
     const expected = Buffer.alloc(256);
     for (let i = 0; i < 256; i++) expected[i] = (i + 10) & 0xff;
     expect(server.received()).toEqual(expected);
     expect(lines).toEqual(['connect', 'write true', 'close false received 1000 write-after-close false']);
+  });
+
+  it('connects over TLS with a PEM CA from the device config (converted to DER for Espruino)', async () => {
+    const bundlePath = await buildBundle(probe);
+    const servers = await startTlsServers();
+    try {
+      const lines: string[] = [];
+      sandbox = new EspruinoSandbox({ bundlePath, flashPageCount: 4, onConsoleLine: (line) => lines.push(line) });
+      sandbox.boot();
+      sandbox.evaluate(`connectProbe(${servers.rsaPort}, true, ${JSON.stringify(servers.rsa.cert)})`);
+      await waitFor(() => lines.some((line) => line.startsWith('close')), 'close');
+      // The server's orderly TLS close reaches the HAL as an error, as on Espruino.
+      expect(lines).toEqual(['connect', 'write true', 'close true received 6 secret write-after-close false']);
+      expect(sandbox.uncaughtErrors).toEqual([]);
+    } finally {
+      servers.close();
+    }
   });
 
   it('turns a refused connection into onClose(true)', async () => {
@@ -151,7 +190,7 @@ describe('the firmware HAL Network in a bundle', () => {
     const lines: string[] = [];
     sandbox = new EspruinoSandbox({ bundlePath, flashPageCount: 4, onConsoleLine: (line) => lines.push(line) });
     sandbox.boot();
-    sandbox.evaluate(`connectProbe(${port})`);
+    sandbox.evaluate(`connectProbe(${port}, false)`);
     await waitFor(() => lines.length > 0, 'close');
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(lines).toEqual(['close true received 0 write-after-close false']);

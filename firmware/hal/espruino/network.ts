@@ -1,6 +1,9 @@
 // The HAL Network over Espruino's `net` and `tls` modules. Both platform behaviours of a failed
 // connect (Linux builds throw synchronously, ESP32 emits 'error' then 'close') become one
 // onClose(true), so core code sees a single failure path.
+// TLS on Espruino 2v29 (checked on the Linux build): the server is never verified, even with a
+// `ca` (mbedtls runs with VERIFY_NONE); `ca` must be DER bytes, so the PEM is converted here;
+// only RSA server certificates work; the server's orderly close arrives as an error.
 import type { Network, Socket, SocketHandlers } from '../socket.ts';
 
 /** One connection. Listeners are registered once per connection, never per event. */
@@ -66,18 +69,31 @@ class EspruinoSocket implements Socket {
   }
 }
 
-export class EspruinoNetwork implements Network {
-  private declare caCert: string | undefined;
+/** The DER bytes of a PEM certificate (its base64 body, decoded), as mbedtls on Espruino takes them. */
+export function pemToDer(pem: string): string {
+  const begin = pem.indexOf('-----BEGIN');
+  if (begin < 0) return pem;
+  const bodyStart = pem.indexOf('\n', begin) + 1;
+  const bodyEnd = pem.indexOf('-----END', bodyStart);
+  if (bodyStart === 0 || bodyEnd < 0) return pem;
+  return atob(pem.slice(bodyStart, bodyEnd).split('\n').join('').split('\r').join('').split(' ').join(''));
+}
 
-  /** `caCert` (PEM) pins the server's CA for TLS connections; without it TLS does not verify. */
+export class EspruinoNetwork implements Network {
+  private declare caDer: string | undefined;
+
+  /**
+   * `caCert` (PEM) is passed to TLS connections as Espruino's `ca`. Espruino 2v29 does not check
+   * the server against it; it is kept so that a firmware that verifies gets it for free.
+   */
   constructor(caCert: string | undefined) {
-    this.caCert = caCert;
+    this.caDer = caCert === undefined ? undefined : pemToDer(caCert);
   }
 
   connect(host: string, port: number, secure: boolean, handlers: SocketHandlers): Socket {
     const socket = new EspruinoSocket(handlers);
     const options: EspruinoConnectOptions = { host: host, port: port };
-    if (secure && this.caCert !== undefined) options.ca = this.caCert;
+    if (secure && this.caDer !== undefined) options.ca = this.caDer;
     socket.open(secure ? require('tls') : require('net'), options);
     return socket;
   }
