@@ -100,6 +100,7 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
       ['Espruino: full 4 KiB ring (drop-oldest on every append)', round(device.ringFullAppendsPerSec, 0), '-', '-'],
       [`Espruino: naive array (${deviceEvents} events)`, round(device.naiveAppendsPerSec, 0), '-', round(device.naiveJsVarsPerEvent, 2)],
       ['Espruino: state store updates on Storage', round(device.stateUpdatesPerSec, 0), '-', '-'],
+      [`Espruino: state store mount (replay) in ms`, round(device.stateMountMs, 1), '-', '-'],
     );
     figures.espruino = {
       binary: 'ESPRUINO_BIN',
@@ -114,6 +115,7 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
       naiveJsVarsPerEvent: round(device.naiveJsVarsPerEvent, 2),
       stateUpdatesPerSec: round(device.stateUpdatesPerSec, 0),
       stateRemountOk: device.stateRemountOk,
+      stateMountMs: round(device.stateMountMs, 1),
       jsVarsTotal: device.jsVarsTotal,
     };
   } else {

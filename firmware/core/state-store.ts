@@ -563,30 +563,24 @@ export class StateStore {
     const base = this.baseSector * this.sectorSize;
     let offset = segmentHeaderBytes;
     let clean = true;
-    // Each record takes at least 11 bytes, so this loop ends within sectorSize / 11 rounds.
+    // Each record takes at least 11 bytes, so this loop ends within sectorSize / 11 rounds. One
+    // flash read per record: as many bytes as the largest record, or what is left of the sector.
     while (offset < this.sectorSize) {
-      if (flash.read(base + offset, record, 0, 1) !== flashOk) {
+      const available = this.sectorSize - offset < stateRecordBytesMax ? this.sectorSize - offset : stateRecordBytesMax;
+      if (flash.read(base + offset, record, 0, available) !== flashOk) {
         clean = false;
         break;
       }
       if (record[0] === 0xff) break;
-      if (offset + recordPrefixBytes > this.sectorSize || flash.read(base + offset, record, 0, recordPrefixBytes) !== flashOk) {
-        clean = false;
-        break;
-      }
       const keyId = record[0];
       const kind = record[1] & 3;
       const length = record[2];
-      if ((record[1] & ~(3 | recordOwnerCloudBit)) !== 0 || length > stateStoreValueBytesMax || ((kind === kindDelete || kind === kindAck) && length !== 0)) {
+      if (available < recordPrefixBytes || (record[1] & ~(3 | recordOwnerCloudBit)) !== 0 || length > stateStoreValueBytesMax || ((kind === kindDelete || kind === kindAck) && length !== 0)) {
         clean = false;
         break;
       }
       const size = recordBytesFor(kind, length);
-      if (offset + size > this.sectorSize || flash.read(base + offset, record, 0, size) !== flashOk) {
-        clean = false;
-        break;
-      }
-      if (this.crc32(record, 0, size - recordCrcBytes) !== getU32(record, size - recordCrcBytes)) {
+      if (size > available || this.crc32(record, 0, size - recordCrcBytes) !== getU32(record, size - recordCrcBytes)) {
         clean = false;
         break;
       }

@@ -27,6 +27,8 @@ export interface DeviceResult {
   ringReadBack: number;
   stateUpdatesPerSec: number;
   stateRemountOk: boolean;
+  /** Replay of the store's segment at boot, after the run's updates. */
+  stateMountMs: number;
   jsVarsTotal: number;
 }
 
@@ -137,7 +139,9 @@ for (let i = 0; i < stateUpdates; i++) {
 }
 const stateSeconds = getTime() - started;
 const again = new StateStore(new StorageFlash(require('Storage'), 'tdm.bench.', 4060, 4), template, { crc32: crc, coalesceWindowMs: 0 });
+started = getTime();
 const remountResult = again.mount();
+const mountSeconds = getTime() - started;
 const remountOk = remountResult === stateOk && again.getNumber(0) === stateUpdates - 2 + (stateUpdates % 2) && again.getString(3) === 'bench' && stateOkCount === stateUpdates + 1;
 if (!remountOk) console.log('REMOUNT ' + remountResult + ' ' + again.getNumber(0) + ' ' + again.getString(3) + ' ' + stateOkCount + ' ' + store.getNumber(0));
 
@@ -153,6 +157,7 @@ console.log('RESULT ' + JSON.stringify({
   ringReadBack: readBack,
   stateUpdatesPerSec: stateUpdates / stateSeconds,
   stateRemountOk: remountOk,
+  stateMountMs: mountSeconds * 1000,
   jsVarsTotal: process.memory(true).total,
 }));
 quit();
