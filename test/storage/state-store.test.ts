@@ -7,7 +7,7 @@ import { StorageFlash, storageSectorSizeFor } from '../../firmware/hal/espruino/
 import { crc32 } from '../../firmware/protocol/crc32.ts';
 import { EspruinoStorage } from '../../hal-mocks/espruino-sandbox/storage.ts';
 import { FlashSimulator, PowerLoss } from '../../hal-mocks/flash-simulator.ts';
-import { newStore, snapshot, twentyKeyTemplate } from './state-helpers.ts';
+import { applyOperation, newStore, smallTemplate, snapshot, twentyKeyTemplate, workload } from './state-helpers.ts';
 
 const key = (name: string) => twentyKeyTemplate.fields.findIndex((field) => field.name === name);
 
@@ -161,6 +161,30 @@ describe('state store coalescing', () => {
     const again = mounted(flash);
     expect(again.getNumber(key('rssi'))).toBe(-50);
     expect(again.ackedVersion(key('rssi'))).toBe(1);
+  });
+});
+
+describe('state store coalescing against the plain store', () => {
+  it('a coalesced store ends, after flush and remount, in the same state as one that writes at once, with fewer bytes programmed', () => {
+    const { operations, states } = workload(31, 400, smallTemplate, () => new FlashSimulator({ sectorCount: 3, sectorSize: 512 }), 0.05);
+    const flash = new FlashSimulator({ sectorCount: 3, sectorSize: 512 });
+    const store = newStore(flash, smallTemplate, 50);
+    expect(store.mount()).toBe(stateOk);
+    let nowMs = 0;
+    for (const operation of operations) {
+      expect(applyOperation(store, operation)).toBe(stateOk);
+      nowMs += 7;
+      expect(store.tick(nowMs)).toBe(stateOk);
+    }
+    expect(store.flush()).toBe(stateOk);
+    const again = newStore(flash, smallTemplate);
+    expect(again.mount()).toBe(stateOk);
+    expect(snapshot(again)).toBe(states[states.length - 1]);
+    const direct = new FlashSimulator({ sectorCount: 3, sectorSize: 512 });
+    const plain = newStore(direct, smallTemplate);
+    expect(plain.mount()).toBe(stateOk);
+    for (const operation of operations) expect(applyOperation(plain, operation)).toBe(stateOk);
+    expect(flash.bytesProgrammed).toBeLessThan(direct.bytesProgrammed);
   });
 });
 
