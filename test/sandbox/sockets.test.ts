@@ -2,7 +2,7 @@
 // arrays written as text, failures as 'error' then 'close'; and the firmware's HAL Network
 // (firmware/hal/espruino/network.ts), built into a bundle, moves exact bytes over them.
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EspruinoSandbox } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
 import { socketChunkBytesMax } from '../../hal-mocks/espruino-sandbox/sockets.ts';
 import { buildBundle, closedPort, startServer, startTlsServers, tlsProbeScript, waitFor, type TestServer } from './helpers.ts';
@@ -148,9 +148,13 @@ describe('the firmware HAL Network in a bundle', () => {
       });
     }
     (globalThis as unknown as { connectProbe: typeof connect }).connectProbe = connect;`;
+  let bundlePath = '';
+
+  beforeAll(async () => {
+    bundlePath = await buildBundle(probe);
+  });
 
   it('sends exact bytes from a buffer slice, receives, and reports close once', async () => {
-    const bundlePath = await buildBundle(probe);
     server = await startServer((socket) => {
       socket.on('data', () => {
         if (server!.received().length >= 256) socket.end(Buffer.alloc(1000, 1));
@@ -168,7 +172,6 @@ describe('the firmware HAL Network in a bundle', () => {
   });
 
   it('connects over TLS with a PEM CA from the device config (converted to DER for Espruino)', async () => {
-    const bundlePath = await buildBundle(probe);
     const servers = await startTlsServers();
     try {
       const lines: string[] = [];
@@ -185,7 +188,6 @@ describe('the firmware HAL Network in a bundle', () => {
   });
 
   it('turns a refused connection into onClose(true)', async () => {
-    const bundlePath = await buildBundle(probe);
     const port = await closedPort();
     const lines: string[] = [];
     sandbox = new EspruinoSandbox({ bundlePath, flashPageCount: 4, onConsoleLine: (line) => lines.push(line) });
