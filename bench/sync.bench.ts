@@ -30,7 +30,7 @@ export const run: Benchmark['run'] = async ({ quick }) => {
     if (stored !== count) throw new Error(`cloud stored ${stored} events, expected ${count}`);
     const status = device.sync.status;
     const eventBytes = status.frameBytesSent;
-    const publishes = status.framesSent;
+    const publishes = status.eventMessagesSent;
     const publishBound = Math.ceil(eventBytes / wireFrameBytesMax);
     const wireBytes = network.bytesWritten;
     device.stop();

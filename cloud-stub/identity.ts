@@ -9,9 +9,12 @@ const blockSize = 8;
 const parallelization = 1;
 const keyBytes = 32;
 
-/** A new device or service secret: 32 random bytes, base64url (43 characters, no padding). */
+/**
+ * A new device or service secret: 16 random bytes (128 bits), base64url (22 characters, no
+ * padding). Every CONNECT carries it, and on a cellular link every byte is paid for.
+ */
 export function generateSecret(): string {
-  return randomBytes(32).toString('base64url');
+  return randomBytes(16).toString('base64url');
 }
 
 function scryptAsync(secret: string, salt: Buffer, cost: number, r: number, p: number): Promise<Buffer> {

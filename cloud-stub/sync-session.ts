@@ -113,9 +113,12 @@ export class SyncSession implements UplinkHandler {
     this.unsubscribe = null;
   }
 
-  deviceConnection(deviceId: string, connected: boolean): void {
-    if (!connected) this.sessions.delete(deviceId);
-  }
+  /**
+   * Sessions outlive connections: a broker may report an old connection's close after the new
+   * one's HELLO (client takeover), so a close must not end the session; the next HELLO replaces it.
+   * The map holds a few numbers per device ever seen by this process.
+   */
+  deviceConnection(_deviceId: string, _connected: boolean): void {}
 
   async handleUplink(message: UplinkMessage): Promise<void> {
     if (message.channel !== 'uplink') return;
@@ -210,26 +213,41 @@ export class SyncSession implements UplinkHandler {
     const oldestSeq = readSyncVarint(bytes, cursor, end);
     if (epoch < 0 || oldestSeq < 0) return this.reportError(deviceId, syncErrorMalformed, 'truncated EVENTS header');
     if (epoch !== session.epoch) return this.reportError(deviceId, syncErrorMalformed, `EVENTS of epoch ${epoch} in a session of epoch ${session.epoch}`);
-    const frame = decodeFrame(bytes.subarray(cursor.position), this.options.templates, crc32);
-    if (!frame.ok) {
-      const code = frame.code === wireErrorUnknownTemplate ? syncErrorUnknownTemplate : syncErrorMalformed;
-      return this.reportError(deviceId, code, frame.message);
+    // [SYNC-2] One or more frames, each behind its u16 length; every one must decode before any is
+    // stored, so a message is committed whole or not at all.
+    const rows: EventInput[] = [];
+    let firstSeq = -1;
+    let at = cursor.position;
+    while (at < end) {
+      if (at + 2 > end) return this.reportError(deviceId, syncErrorMalformed, 'truncated frame length');
+      const length = bytes[at]! | (bytes[at + 1]! << 8);
+      if (length === 0 || at + 2 + length > end) return this.reportError(deviceId, syncErrorMalformed, 'frame length beyond the message');
+      const frame = decodeFrame(bytes.subarray(at + 2, at + 2 + length), this.options.templates, crc32);
+      if (!frame.ok) {
+        const code = frame.code === wireErrorUnknownTemplate ? syncErrorUnknownTemplate : syncErrorMalformed;
+        return this.reportError(deviceId, code, frame.message);
+      }
+      const expected = firstSeq < 0 ? frame.firstSeq : firstSeq + rows.length;
+      if (frame.firstSeq !== expected) return this.reportError(deviceId, syncErrorMalformed, `frames out of sequence: ${frame.firstSeq} after ${expected - 1}`);
+      if (firstSeq < 0) firstSeq = frame.firstSeq;
+      const template = frame.template;
+      const templateName = template === null ? 'untemplated' : template.name;
+      const timestampField = template === null ? null : (template.fields.find((field) => field.typeName === 'timestamp')?.name ?? null);
+      frame.records.forEach((record, index) => {
+        const fields = record as Record<string, unknown>;
+        const ts = timestampField !== null && typeof fields[timestampField] === 'number' ? (fields[timestampField] as number) : receivedAtMs;
+        rows.push({ seq: frame.firstSeq + index, templateId: templateName, ts, fields });
+      });
+      at += 2 + length;
     }
-    const template = frame.template;
-    const templateName = template === null ? 'untemplated' : template.name;
-    const timestampField = template === null ? null : (template.fields.find((field) => field.typeName === 'timestamp')?.name ?? null);
-    const rows: EventInput[] = frame.records.map((record, index) => {
-      const fields = record as Record<string, unknown>;
-      const ts = timestampField !== null && typeof fields[timestampField] === 'number' ? (fields[timestampField] as number) : receivedAtMs;
-      return { seq: frame.firstSeq + index, templateId: templateName, ts, fields };
-    });
+    if (rows.length === 0) return this.reportError(deviceId, syncErrorMalformed, 'EVENTS without frames');
     const outcome = await this.context.ingest.ingest(deviceId, epoch, rows);
     if (outcome.outcome === 'overloaded') return this.reportError(deviceId, syncErrorOverloaded, 'ingest queue full, retry later');
     if (outcome.duplicates > 0) this.context.log(`sync: ${deviceId}: ${outcome.duplicates} duplicate events ignored`);
     // Events before the oldest the device still holds were acknowledged or dropped (and reported).
     if (oldestSeq - 1 > session.committedSeq) session.committedSeq = oldestSeq - 1;
-    const lastSeq = frame.firstSeq + rows.length - 1;
-    if (frame.firstSeq <= session.committedSeq + 1 && lastSeq > session.committedSeq) session.committedSeq = lastSeq;
+    const lastSeq = firstSeq + rows.length - 1;
+    if (firstSeq <= session.committedSeq + 1 && lastSeq > session.committedSeq) session.committedSeq = lastSeq;
     this.context.metrics.increment('tandem_sync_acks_total');
     await this.send(deviceId, varintMessage(syncEventsAck, [epoch, session.committedSeq]));
   }

@@ -13,7 +13,7 @@ import {
 import { encodeRecord } from '../protocol/record.ts';
 import type { Template, WireValue } from '../protocol/template.ts';
 import {
-  bytesToByteString, readSyncVarint, rpcStatusExpired, syncError, syncEvents, syncEventsAck,
+  bytesToByteString, readSyncVarint, rpcStatusExpired, syncError, syncErrorNoSession, syncEvents, syncEventsAck,
   syncHello, syncMessage, syncMessageAck, syncProtocolVersion, syncRpcCall, syncRpcResult, syncStateAck, syncStateApplied,
   syncStateReport, syncStateSet, syncWelcome, writeShortString, writeSyncVarint, writeU32, type SyncCursor,
 } from '../protocol/sync-messages.ts';
@@ -69,8 +69,10 @@ export interface SyncOptions {
 
 /** Events are stored in the cache as: template id (1 byte), then the codec's record. */
 const eventTemplateIdBytes = 1;
-/** Room before the frame in an EVENTS message: type, epoch and oldest seq varints. */
+/** Room before the frames in an EVENTS message: type, epoch and oldest seq varints. */
 const eventsHeaderBytesMax = 12;
+/** Room worth starting another frame in: its length, a header and a few records. */
+const eventsFrameRoomMin = 2 + 24;
 
 /** Sync outcome figures, readable by the application (and replicated as device status). */
 export interface SyncStatus {
@@ -80,6 +82,8 @@ export interface SyncStatus {
   lastSyncOk: boolean;
   duplicates: number;
   conflicts: number;
+  /** EVENTS messages published, and the frames they carried. */
+  eventMessagesSent: number;
   framesSent: number;
   /** Bytes of event frames sent (the codec's output), and of every uplink payload. */
   frameBytesSent: number;
@@ -120,6 +124,10 @@ export class SyncEngine {
   declare private running: boolean;
   declare private nextPeriodicMs: number;
   declare private idleSinceMs: number;
+  /** When the cache last went from empty to holding events. */
+  declare private cacheSinceMs: number;
+  /** HELLO could not be queued (MQTT window full): send it as soon as there is room. */
+  declare private helloPending: boolean;
 
   constructor(link: SyncLink, cache: EventCache, state: StateStore, stateTemplate: StateTemplate, templates: Template[],
     clock: Clock, log: Log, crc: Crc32, events: SyncEvents, options: SyncOptions) {
@@ -157,8 +165,10 @@ export class SyncEngine {
     this.running = false;
     this.nextPeriodicMs = 0;
     this.idleSinceMs = -1;
+    this.cacheSinceMs = 0;
+    this.helloPending = false;
     this.lastMessageSeq = options.messageSeqKeyId >= 0 && state.has(options.messageSeqKeyId) ? (state.getNumber(options.messageSeqKeyId) as number) : 0;
-    this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, framesSent: 0, frameBytesSent: 0, bytesSent: 0 };
+    this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, eventMessagesSent: 0, framesSent: 0, frameBytesSent: 0, bytesSent: 0 };
   }
 
   /** Starts syncing: connects now (continuous) or at the first period (periodic). */
@@ -178,6 +188,7 @@ export class SyncEngine {
    * refusal, which the cache counts as a drop).
    */
   emit(template: Template, values: ArrayLike<WireValue>): number {
+    if (this.cache.totalCount() === 0) this.cacheSinceMs = this.clock.nowMs();
     const record = this.record;
     record[0] = template.id;
     const end = encodeRecord(template, values, record, eventTemplateIdBytes, record.length);
@@ -292,6 +303,14 @@ export class SyncEngine {
     this.pump();
   }
 
+  /**
+   * Age of the oldest cached event in seconds: an upper bound (the time since the cache was last
+   * empty), since the ring keeps no timestamps of its own.
+   */
+  oldestEventAgeSec(): number {
+    return this.cache.totalCount() === 0 ? 0 : Math.floor((this.clock.nowMs() - this.cacheSinceMs) / 1000);
+  }
+
   /** Events in the cache and RPCs waiting: what a session still has to deliver. */
   private hasUnacked(): boolean {
     if (this.cache.totalCount() > 0 || this.state.changedCount() > 0) return true;
@@ -306,7 +325,10 @@ export class SyncEngine {
     return true;
   }
 
-  /** [SYNC-1] HELLO: epoch, last message applied, template hashes, state versions, firmware. */
+  /**
+   * [SYNC-1] HELLO: epoch, last message applied, template hashes, state versions, firmware. When
+   * the MQTT window is full (old messages being retransmitted) it is tried again on every tick.
+   */
   private sendHello(): void {
     const out = this.out;
     const end = out.length;
@@ -329,7 +351,7 @@ export class SyncEngine {
     out[keysAt] = keys;
     at = writeShortString(out, at, end, this.options.firmwareVersion);
     if (at < 0) throw new Error('sync: HELLO does not fit');
-    this.publish(at);
+    this.helloPending = !this.publish(at);
   }
 
   /** [SYNC-10] [SYNC-21] The session is open: purge what the cloud already holds, then send. */
@@ -441,6 +463,13 @@ export class SyncEngine {
     const code = bytes[cursor.position++];
     const detail = bytesToByteString(bytes, cursor.position, end);
     this.log.error('sync: cloud error ' + code + ': ' + detail);
+    // [SYNC-16] The cloud lost our session (it restarted, or saw an old connection close after this
+    // one opened): open it again; everything unacknowledged goes out again after WELCOME.
+    if (code === syncErrorNoSession) {
+      this.status.sessionOpen = false;
+      this.sentSeq = 0;
+      this.sendHello();
+    }
     this.events.onCloudError(code, detail);
   }
 
@@ -452,9 +481,14 @@ export class SyncEngine {
 
   /** [SYNC-22] Sends what is due, in order: state, events, RPC calls, as the MQTT window allows. */
   private pump(): void {
-    if (!this.status.sessionOpen) return;
+    if (!this.status.sessionOpen) {
+      if (this.status.connected && this.helloPending) this.sendHello();
+      return;
+    }
     if (!this.sendState()) return;
-    while (this.sendEventFrame()) { /* one frame per round, while the window takes them */ }
+    // [SYNC-22] One EVENTS message in flight at a time: the MQTT window keeps room for the small
+    // messages (HELLO, acks, state) that must not wait behind a kilobyte of events.
+    if (this.link.inFlight() === 0) this.sendEventFrame();
     this.sendRpcCalls();
   }
 
@@ -488,34 +522,70 @@ export class SyncEngine {
   }
 
   /**
-   * [SYNC-2] One EVENTS message: events after sentSeq, oldest first, of one template, as many as
-   * fit one frame (read from the cache a batch buffer at a time). Returns true when it sent one.
+   * [SYNC-2] One EVENTS message: the events after sentSeq, oldest first, as frames (a new frame
+   * where the template changes or a frame is full), each behind its u16 length, as many as fit one
+   * message. Returns true when it sent one.
    */
   private sendEventFrame(): boolean {
     const cache = this.cache;
     if (cache.totalCount() === 0) return false;
-    const batch = this.batch;
-    let afterSeq = this.sentSeq;
-    if (cache.readBatch(afterSeq, batch, 0, batch.length) === 0 || cache.batch.count === 0) return false;
-    const firstSeq = cache.batch.firstSeq;
     const out = this.out;
     out[0] = syncEvents;
     // [SYNC-2] The oldest event still held tells the cloud that anything older was acknowledged
     // or dropped (and reported), so a gap never stalls its acknowledgements.
-    let frameAt = writeSyncVarint(out, 1, eventsHeaderBytesMax, this.options.epoch);
-    frameAt = writeSyncVarint(out, frameAt, eventsHeaderBytesMax, cache.oldestSeq());
+    let at = writeSyncVarint(out, 1, eventsHeaderBytesMax, this.options.epoch);
+    at = writeSyncVarint(out, at, eventsHeaderBytesMax, cache.oldestSeq());
+    const end = at + wireFrameBytesMax;
+    let afterSeq = this.sentSeq;
+    let frames = 0;
+    let frameBytes = 0;
+    // Each round adds one frame of at least one event, or ends the message.
+    while (end - at >= eventsFrameRoomMin) {
+      const frameAt = at + 2;
+      const lastSeq = this.encodeFrame(afterSeq, frameAt, end);
+      if (lastSeq <= 0) break;
+      const frameLength = frameEncodeFinish(this.encoder);
+      out[at] = frameLength & 0xff;
+      out[at + 1] = frameLength >> 8;
+      at = frameAt + frameLength;
+      afterSeq = lastSeq;
+      frames++;
+      frameBytes += frameLength;
+    }
+    if (frames === 0) return false;
+    if (!this.publish(at)) return false;
+    this.sentSeq = afterSeq;
+    this.status.eventMessagesSent++;
+    this.status.framesSent += frames;
+    this.status.frameBytesSent += frameBytes;
+    return true;
+  }
+
+  /**
+   * Starts a frame at out[frameAt] and appends the events after `afterSeq` while they share the
+   * first one's template and fit before `end`, reading the cache a batch buffer at a time.
+   * Returns the seq of the last event appended (0: nothing left or nothing fits).
+   */
+  private encodeFrame(afterSeq: number, frameAt: number, end: number): number {
+    const cache = this.cache;
+    const batch = this.batch;
+    if (cache.readBatch(afterSeq, batch, 0, batch.length) === 0 || cache.batch.count === 0) return 0;
+    const firstSeq = cache.batch.firstSeq;
     const templateId = batch[eventBatchHeaderBytes];
     const template = this.templateById(templateId);
     const enc = this.encoder;
-    if (template === null || frameEncodeBegin(enc, template, out, frameAt, wireFrameBytesMax, firstSeq) !== 0) {
+    if (template === null) {
       this.log.error('sync: cached event ' + firstSeq + ' has unknown template ' + templateId);
-      return false;
+      return 0;
     }
+    if (frameEncodeBegin(enc, template, this.out, frameAt, end - frameAt, firstSeq) !== 0) return 0;
     let appended = 0;
+    let last = afterSeq;
     let frameFull = false;
     // Each round appends at least one event or ends the frame, so this ends within the cache's count.
     while (!frameFull) {
       const count = cache.batch.count;
+      const batchFirst = cache.batch.firstSeq;
       let at = 0;
       for (let i = 0; i < count; i++) {
         const length = batch[at] | (batch[at + 1] << 8);
@@ -525,21 +595,16 @@ export class SyncEngine {
           break;
         }
         appended++;
-        afterSeq = cache.batch.firstSeq + i;
+        last = batchFirst + i;
         at = recordAt + length;
       }
-      if (!frameFull && (cache.readBatch(afterSeq, batch, 0, batch.length) === 0 || cache.batch.count === 0)) break;
+      if (!frameFull && (cache.readBatch(last, batch, 0, batch.length) === 0 || cache.batch.count === 0)) break;
     }
     if (appended === 0) {
-      this.log.error('sync: cached event ' + firstSeq + ' does not encode');
-      return false;
+      this.log.error('sync: cached event ' + firstSeq + ' does not fit a frame');
+      return 0;
     }
-    const frameLength = frameEncodeFinish(enc);
-    if (!this.publish(frameAt + frameLength)) return false;
-    this.sentSeq = firstSeq + appended - 1;
-    this.status.framesSent++;
-    this.status.frameBytesSent += frameLength;
-    return true;
+    return last;
   }
 
   /** [SYNC-6] RPC requests not yet sent in this session. */
