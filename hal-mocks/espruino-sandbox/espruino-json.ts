@@ -38,7 +38,7 @@ function quote(text: string, unicodeStyle: boolean): string {
 }
 
 /** Numbers as Espruino prints them: about 12 significant digits. */
-function formatNumber(value: number): string {
+export function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return 'null';
   if (Number.isInteger(value) && Math.abs(value) < 1e21) return String(value);
   return String(Number(value.toPrecision(12)));

@@ -1,5 +1,6 @@
 // The Espruino globals of the sandbox that need host code (E.*, console formatting, JsVar sizes),
 // and the script that strips a fresh V8 context down to what Espruino 2v2x offers (PROFILE.md).
+import { formatNumber } from './espruino-json.ts';
 
 /** The constructors of the sandbox's own realm, so values handed to firmware carry its prototypes. */
 export interface ContextRealm {
@@ -205,22 +206,28 @@ export function sizeOfJsVars(value: unknown, depth = 8): number {
   return total;
 }
 
-/** How Espruino's console prints one value: strings as they are, the rest much like JSON. */
+/**
+ * How Espruino's console prints one value: strings as they are, numbers to about 12 significant
+ * digits, objects and arrays with spaces inside the brackets (`{ "a": 1 }`, `[ 1, 2 ]`, `[  ]`).
+ * Espruino breaks nested objects over several lines; here they stay on one.
+ */
 export function formatValue(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value === undefined) return 'undefined';
+  return typeof value === 'string' ? value : formatNested(value, 0);
+}
+
+function formatNested(value: unknown, depth: number): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') return formatNumber(value) === 'null' ? String(value) : formatNumber(value);
+  if (value === undefined || value === null || typeof value === 'boolean') return String(value);
   if (typeof value === 'function') return String(value);
-  if (ArrayBuffer.isView(value) && !(Object.prototype.toString.call(value) === '[object DataView]')) {
-    const name = Object.prototype.toString.call(value).slice(8, -1);
-    return `new ${name}([${Array.prototype.join.call(value, ', ')}])`;
-  }
-  if (typeof value === 'object' && value !== null) {
-    if (Object.prototype.toString.call(value) === '[object Error]') return String(value);
-    try {
-      return JSON.stringify(value, null, 1).replace(/\n\s*/g, ' ');
-    } catch {
-      return String(value);
-    }
+  const kind = Object.prototype.toString.call(value).slice(8, -1);
+  if (ArrayBuffer.isView(value) && kind !== 'DataView') return `new ${kind}([${Array.prototype.join.call(value, ', ')}])`;
+  if (kind === 'Error') return String(value);
+  if (depth > 8) return '...';
+  if (Array.isArray(value)) return `[ ${value.map((element) => formatNested(element, depth + 1)).join(', ')} ]`;
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, child]) => typeof child !== 'function');
+    return `{ ${entries.map(([key, child]) => `${JSON.stringify(key)}: ${formatNested(child, depth + 1)}`).join(', ')} }`;
   }
   return String(value);
 }

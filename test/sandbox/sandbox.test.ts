@@ -101,10 +101,11 @@ describe('sandbox globals', () => {
   });
 
   it('prints console.log and print lines, and reports uncaught errors without dying', async () => {
-    const { sandbox, lines } = device('console.log("a", 1, {b: 2}); print("p"); setTimeout(function () { throw new Error("boom"); }, 0); setTimeout(function () { print("still alive"); }, 5);');
+    const { sandbox, lines } = device('console.log("a", 1, {b: 2}); print([], {}, 0.1 + 0.2, [1, "x"]); print("p"); setTimeout(function () { throw new Error("boom"); }, 0); setTimeout(function () { print("still alive"); }, 5);');
     sandbox.boot();
     await waitFor(() => lines.includes('still alive'), 'the second timer');
     expect(lines[0]).toBe('a 1 { "b": 2 }');
+    expect(lines[1]).toBe('[  ] {  } 0.3 [ 1, "x" ]');
     expect(lines).toContain('p');
     expect(lines).toContain('Uncaught Error: boom');
     expect(sandbox.uncaughtErrors).toHaveLength(1);
