@@ -1,0 +1,29 @@
+// The CI sweep of the fleet simulation [issue 8]: 50 seeds of a few device cores and the cloud
+// stub under injected faults. Every violation of an invariant fails the test with its seed and the
+// command that replays it, except the known open issues (known-issues.ts), which are counted.
+import { describe, expect, it } from 'vitest';
+import { knownIssues } from './known-issues.ts';
+import { runSweep } from './sweep.ts';
+
+describe('fleet simulation sweep', () => {
+  it('50 seeds: nothing acknowledged is lost, nothing duplicated or corrupted, drops reported, state converges', async () => {
+    const summary = await runSweep({ seeds: 50, firstSeed: 1, concurrency: 5, sim: { convergeMs: 2500, activityMs: 600 } });
+    const report = summary.failures.map((f) => `seed ${f.seed} [${f.violation.code}] ${f.violation.message.split('\n')[0]}\n  replay: ${f.replay}`);
+    expect(report, report.join('\n')).toEqual([]);
+    expect(summary.runs).toBe(50);
+    expect(summary.lost).toBe(0);
+    expect(summary.duplicated).toBe(0);
+    expect(summary.corrupted).toBe(0);
+    // The sweep really exercised the system: events flowed, and the faults of every kind fired.
+    expect(summary.delivered).toBeGreaterThan(summary.runs * 50);
+    for (const kind of ['link-cut', 'partition', 'stall', 'dup-uplink', 'dup-downlink', 'power-cut', 'torn-write', 'reset', 'cloud-restart', 'clock-jump', 'clock-skip']) {
+      expect(summary.faults[kind] ?? 0, kind).toBeGreaterThan(0);
+    }
+    expect(summary.lostPowerCut).toBeGreaterThan(0);
+    expect(summary.faults['dup-uplink-packets'] ?? 0).toBeGreaterThan(0);
+    expect(summary.faults['dup-downlink-packets'] ?? 0).toBeGreaterThan(0);
+    // Known open issues are tallied, not hidden.
+    for (const code of Object.keys(summary.violations)) expect(code in knownIssues || summary.failures.length > 0, code).toBe(true);
+    console.log(`sim sweep: ${summary.runs} runs in ${summary.seconds.toFixed(1)} s, ${summary.events} events, ${summary.delivered} delivered, ${summary.lostPowerCut} lost to power cuts, ${summary.droppedOverflow} dropped by overflow; known issues: ${JSON.stringify(summary.violations)}`);
+  }, 120_000);
+});

@@ -1,0 +1,122 @@
+// Minimal, deterministic reproductions of the bugs the fleet simulation found (test/sim/README.md,
+// "Findings"). Each is `it.fails` while the bug is open: when a fix lands the test starts to pass,
+// vitest reports it as failing, and the marker comes off.
+import { describe, expect, it } from 'vitest';
+import { Device, deviceDefaults } from '../../firmware/core/device.ts';
+import { EventCache, overflowDropOldest } from '../../firmware/core/event-cache.ts';
+import { StateStore } from '../../firmware/core/state-store.ts';
+import { SyncEngine, syncModeContinuous, type SyncLink } from '../../firmware/core/sync-engine.ts';
+import type { Network } from '../../firmware/hal/socket.ts';
+import { crc32, crc32OfByteString } from '../../firmware/protocol/crc32.ts';
+import { keyIdOf, stateTemplateHash } from '../../firmware/protocol/state-template.ts';
+import { syncHello, syncMessage, syncMessageAck, syncWelcome } from '../../firmware/protocol/sync-messages.ts';
+import { demoStateTemplate } from '../../firmware/protocol/templates/demo-state.ts';
+import { eventsDroppedTemplate } from '../../firmware/protocol/templates/events-dropped.ts';
+import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
+import { downlinkTopic } from '../../firmware/protocol/topics.ts';
+import { FlashSimulator } from '../../hal-mocks/flash-simulator.ts';
+
+/** A link whose MQTT in-flight window is full (publish refused with -4) until `full` is cleared. */
+class WindowLink implements SyncLink {
+  full = false;
+  readonly published: number[] = [];
+  publish(_topic: string, payload: string | Uint8Array, _qos: number, _retain: boolean): number {
+    if (this.full) return -4;
+    this.published.push(typeof payload === 'string' ? payload.charCodeAt(0) : payload[0]!);
+    return 1;
+  }
+  subscribe(): number {
+    return 1;
+  }
+  start(): void {}
+  stop(): void {}
+  inFlight(): number {
+    return this.full ? 4 : 0;
+  }
+}
+
+function engine(link: WindowLink, applied: number[]): SyncEngine {
+  const state = new StateStore(new FlashSimulator({ sectorCount: 4 }), demoStateTemplate, { crc32, coalesceWindowMs: 0 });
+  state.mount();
+  const cache = new EventCache({ capacityBytes: 2048, overflowPolicy: overflowDropOldest, firstSeq: 1 });
+  let now = 0;
+  const sync = new SyncEngine(link, cache, state, demoStateTemplate, [telemetryTemplate, eventsDroppedTemplate], { nowMs: () => (now += 10), epochMs: () => Date.now() },
+    { info: () => {}, warn: () => {}, error: () => {} }, crc32,
+    { onStateChanged: () => {}, onMessage: (seq) => applied.push(seq), onSyncOutcome: () => {}, onCloudError: () => {} },
+    {
+      deviceId: 'reg-1', epoch: 1, firmwareVersion: '0.1.0', stateTemplateHash: stateTemplateHash(demoStateTemplate, crc32OfByteString),
+      mode: syncModeContinuous, periodMs: 60_000, fillBytesTrigger: 1536, messageSeqKeyId: keyIdOf(demoStateTemplate, '_messageSeq'),
+    });
+  sync.start(0);
+  return sync;
+}
+
+describe('fleet simulation findings (minimal reproductions)', () => {
+  // Sim: `npm run sim -- --seed 2 --seeds 1` (code hello-refused). On reconnect the MQTT client
+  // resends its unacknowledged publishes first, filling the window, then the engine publishes
+  // HELLO, which is refused and never sent again: the device stays connected with no session.
+  it.fails('[SYNC-1] HELLO refused by a full MQTT window is sent once the window frees', () => {
+    const link = new WindowLink();
+    const sync = engine(link, []);
+    link.full = true;
+    sync.onConnect(false);
+    link.full = false;
+    sync.onPublishAcked(1);
+    sync.tick(1000);
+    expect(link.published).toContain(syncHello);
+  });
+
+  // Sim: seeds 1, 16, 23 (code message-ack-refused). A MESSAGE applied while the window is full
+  // gets no MESSAGE_ACK; the cloud does not resend within the session, so it stays 'delivered'.
+  it.fails('[SYNC-14] a MESSAGE_ACK refused by a full MQTT window is sent once the window frees', () => {
+    const link = new WindowLink();
+    const applied: number[] = [];
+    const sync = engine(link, applied);
+    sync.onConnect(false);
+    const welcome = new Uint8Array([syncWelcome, 1, 0, 0]);
+    sync.onMessage(downlinkTopic('reg-1'), welcome, 0, welcome.length);
+    link.full = true;
+    const message = new Uint8Array([syncMessage, 1, 0x7b, 0x7d]);
+    sync.onMessage(downlinkTopic('reg-1'), message, 0, message.length);
+    expect(applied).toEqual([1]);
+    link.full = false;
+    sync.onPublishAcked(1);
+    sync.tick(1000);
+    expect(link.published).toContain(syncMessageAck);
+  });
+
+  // Sim: seeds 39, 40 (code drop-report-evicted). Under drop-oldest the events-dropped report is an
+  // event like any other: when the ring overflows again it is evicted, and the count it carried
+  // is gone (only the report's own eviction is counted). [CACHE-3] says loss is never silent.
+  it.fails('[CACHE-3] drops counted in an evicted events-dropped report are still reported', () => {
+    const offline: Network = {
+      connect: (_host, _port, _secure, handlers) => {
+        setTimeout(() => handlers.onClose(true), 0);
+        return { write: () => false, close: () => {} };
+      },
+    };
+    const device = new Device(
+      {
+        network: offline, flash: new FlashSimulator({ sectorCount: 4 }), clock: { nowMs: () => 0, epochMs: () => 1_700_000_000_000 },
+        timers: { setTimeout: () => 1, clearTimeout: () => {} }, random: { nextUint32: () => 7 },
+        log: { info: () => {}, warn: () => {}, error: () => {} }, crc32, crc32OfText: crc32OfByteString,
+      },
+      { deviceId: 'reg-2', secret: 's', mqttHost: '127.0.0.1', mqttPort: 1, tls: false },
+      { ...deviceDefaults(demoStateTemplate, [telemetryTemplate]), cacheBytes: 320, overflowPolicy: overflowDropOldest },
+      {},
+    );
+    const values = [1_700_000_000_000, 21.5, 40, 3700];
+    for (let i = 0; i < 60; i++) device.emit(telemetryTemplate, values);
+    const droppedBeforeReport = device.cache.droppedCount;
+    expect(droppedBeforeReport).toBeGreaterThan(0);
+    // The tick turns the drops into an events-dropped event in the ring and clears the count.
+    device.tick();
+    expect(device.cache.droppedCount).toBeLessThan(droppedBeforeReport);
+    // Enough new events to push everything out of the ring, the report included.
+    for (let i = 0; i < 60; i++) device.emit(telemetryTemplate, values);
+    const accepted = device.cache.nextSeq - 1;
+    const evicted = accepted - device.cache.count;
+    // Nothing was acknowledged and no report is left in the ring: the count must cover every eviction.
+    expect(device.cache.droppedCount).toBe(evicted);
+  });
+});
