@@ -8,8 +8,10 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { firmwareBundleBytesMax } from '../../firmware/protocol/limits.ts';
+import { parse } from 'acorn';
+import { isEspruinoGlobal } from '../espruino-gate/espruino-globals.ts';
 import { checkEspruinoSource, type Violation } from '../espruino-gate/index.ts';
-import { analyseMangleableNames } from './mangle-names.ts';
+import { analyseMangleableNames, type MangleScope } from './mangle-names.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -43,8 +45,35 @@ export interface BuildOptions {
   budgetBytes?: number;
   /** No progress or failure lines on the console (the result still carries them). */
   quiet?: boolean;
-  /** Shorten the names of private class members that nothing outside the class can see (default true). */
-  mangle?: boolean;
+  /**
+   * Shorten property names nothing outside the bundle can see: 'private' members only, or every
+   * 'internal' name (mangle-names.ts); false: none. Default 'private'.
+   */
+  mangle?: false | MangleScope;
+  /**
+   * Wrap the bundle in `(function(){ ... })();` (default true). Unwrapped, its minified names are
+   * globals, checked to name no Espruino global; it then needs about a third less RAM while it
+   * starts: Espruino keeps a copy of a function's text, and the wrapper's text is the whole
+   * bundle (see README.md, "RAM while starting").
+   */
+  wrap?: boolean;
+}
+
+/** Names Espruino itself looks up in the global scope besides its globals. */
+const espruinoCallbackGlobals = ['onInit', 'global', 'globalThis'];
+
+/** Top-level names of an unwrapped bundle that would replace an Espruino global. */
+export function topLevelCollisions(code: string): string[] {
+  const program = parse(code, { ecmaVersion: 2020, sourceType: 'script' });
+  const names: string[] = [];
+  for (const statement of program.body) {
+    if (statement.type === 'VariableDeclaration') {
+      for (const declarator of statement.declarations) if (declarator.id.type === 'Identifier') names.push(declarator.id.name);
+    } else if ((statement.type === 'FunctionDeclaration' || statement.type === 'ClassDeclaration') && statement.id !== null) {
+      names.push(statement.id.name);
+    }
+  }
+  return names.filter((name) => isEspruinoGlobal(name) || espruinoCallbackGlobals.includes(name));
 }
 
 /** Where a gate violation came from in the TypeScript sources (1-based line, 0-based column). */
@@ -135,11 +164,11 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
     return result;
   };
 
-  log(`build: bundling ${displayPath(entry)} (esbuild, ES2019, minified${options.mangle === false ? '' : ', private members mangled'})`);
+  log(`build: bundling ${displayPath(entry)} (esbuild, ES2019, minified${options.mangle === false ? '' : `, ${options.mangle ?? 'private'} names mangled`})`);
   // The short names are fixed here, not by esbuild: the same sources give the same bundle, and no
   // short name equals a public member, an API or a built-in name (see mangle-names.ts).
   if (options.mangle !== false) {
-    result.mangledNames = analyseMangleableNames({ entry, tsconfigPath: join(repoRoot, 'tsconfig.firmware.json') }).cache;
+    result.mangledNames = analyseMangleableNames({ entry, tsconfigPath: join(repoRoot, 'tsconfig.firmware.json'), scope: options.mangle ?? 'private' }).cache;
   }
   const mangled = Object.keys(result.mangledNames);
   const mangleOptions = mangled.length === 0 ? {} : { mangleProps: new RegExp(`^(?:${mangled.join('|')})$`), mangleCache: { ...result.mangledNames } };
@@ -155,8 +184,7 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
       // CommonJS keeps `require("Storage")` a plain call (IIFE output wraps it in a Proxy-based
       // shim); the banner and footer make it an IIFE so no minified name lands in Espruino's globals.
       format: 'cjs',
-      banner: { js: '(function(){' },
-      footer: { js: '})();' },
+      ...(options.wrap === false ? {} : { banner: { js: '(function(){' }, footer: { js: '})();' } }),
       platform: 'neutral',
       mainFields: [],
       external: espruinoModules,
@@ -180,6 +208,12 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
     return fail([`build: FAILED: esbuild could not bundle ${displayPath(entry)}:`, ...shown]);
   }
 
+  if (options.wrap === false) {
+    const collisions = topLevelCollisions(code);
+    if (collisions.length > 0) {
+      return fail([`build: FAILED: unwrapped, ${displayPath(outFile)} would replace the Espruino globals ${collisions.join(', ')}: build it wrapped`]);
+    }
+  }
   result.rawBytes = Buffer.byteLength(code, 'utf8');
   result.gzipBytes = gzipSync(code, { level: 9 }).length;
   log(`build: checking ${formatBytes(result.rawBytes)} bytes with the Espruino gate`);

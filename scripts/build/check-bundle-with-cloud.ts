@@ -31,6 +31,8 @@ export interface CloudCheckResult {
   consoleLines: string[];
   /** Errors the sandbox saw thrown out of the bundle (empty for a real binary). */
   uncaughtErrors: string[];
+  /** The first stored events, as the cloud decoded them. */
+  events: Array<{ seq: number; templateId: string; fields: unknown }>;
 }
 
 export async function checkBundleWithCloud(options: CloudCheckOptions): Promise<CloudCheckResult> {
@@ -48,6 +50,7 @@ export async function checkBundleWithCloud(options: CloudCheckOptions): Promise<
   let uncaught: () => string[] = () => [];
   const started = Date.now();
   let eventCount = 0;
+  let events: CloudCheckResult['events'] = [];
   try {
     const deviceId = 'size-check-1';
     const provisioned = await provisionDevice(cloud.context.repository, deviceId, { hashCost: 4 });
@@ -73,6 +76,8 @@ export async function checkBundleWithCloud(options: CloudCheckOptions): Promise<
       if (eventCount >= wanted) break;
       await new Promise((done) => setTimeout(done, 250));
     }
+    const stored = await cloud.context.repository.listEvents(deviceId, { limit: wanted });
+    events = stored.map((event) => ({ seq: event.seq, templateId: event.templateId, fields: event.fields }));
   } finally {
     const errors = uncaught();
     await stopDevice();
@@ -81,7 +86,7 @@ export async function checkBundleWithCloud(options: CloudCheckOptions): Promise<
     uncaught = () => errors;
   }
   const uncaughtErrors = uncaught();
-  return { ok: eventCount >= wanted && uncaughtErrors.length === 0, eventCount, elapsedMs: Date.now() - started, consoleLines, uncaughtErrors };
+  return { ok: eventCount >= wanted && uncaughtErrors.length === 0, eventCount, elapsedMs: Date.now() - started, consoleLines, uncaughtErrors, events };
 }
 
 async function main(): Promise<number> {
@@ -100,6 +105,7 @@ async function main(): Promise<number> {
     onConsoleLine: (line) => console.log(`  [device] ${line}`),
   });
   for (const error of result.uncaughtErrors) console.log(`  [uncaught] ${error}`);
+  for (const event of result.events) console.log(`  [cloud] event seq ${event.seq}, template ${event.templateId}: ${JSON.stringify(event.fields)}`);
   console.log(`check: ${result.ok ? 'OK' : 'FAILED'}: ${result.eventCount} events in the cloud after ${(result.elapsedMs / 1000).toFixed(1)} s`);
   return result.ok ? 0 : 1;
 }

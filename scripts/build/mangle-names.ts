@@ -11,7 +11,7 @@ export interface MangleAnalysis {
   cache: Record<string, string>;
   /** Every private member name found in the project sources. */
   privateNames: string[];
-  /** Private names that keep their name, with the reason. */
+  /** Candidate names (private members; in 'internal' scope all project properties) that keep their name, with the reason. */
   kept: Record<string, KeepReason>;
   /** Names that must never be produced or mangled: public members, built-ins, API names. */
   reserved: Set<string>;
@@ -68,12 +68,61 @@ function memberName(name: ts.PropertyName | ts.BindingName | undefined): string 
 
 const identifierLike = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+/**
+ * A string literal that may name a property: `o['x']`, `'x' in o`, an argument to code outside the
+ * project (Object.defineProperty(o, 'x', ...)), or compared with (`key === 'x'`, `case 'x':`). Text
+ * stored as data (a template's field name) is not: a key built from it at run time meets an
+ * indexed or enumerated object, whose members keep their names (see the index rule).
+ */
+function isKeyPosition(node: ts.Node): boolean {
+  let at = node;
+  while (ts.isParenthesizedExpression(at.parent)) at = at.parent;
+  const parent = at.parent;
+  if (ts.isElementAccessExpression(parent) && parent.argumentExpression === at) return true;
+  if (ts.isBinaryExpression(parent)) {
+    const op = parent.operatorToken.kind;
+    return op === ts.SyntaxKind.InKeyword || op === ts.SyntaxKind.EqualsEqualsEqualsToken || op === ts.SyntaxKind.EqualsEqualsToken ||
+      op === ts.SyntaxKind.ExclamationEqualsEqualsToken || op === ts.SyntaxKind.ExclamationEqualsToken;
+  }
+  if (ts.isCaseClause(parent)) return true;
+  if (ts.isCallExpression(parent) || ts.isNewExpression(parent)) return (parent.arguments ?? []).some((argument) => argument === at);
+  return false;
+}
+
+function isNumberLike(type: ts.Type): boolean {
+  if (type.isUnion()) return type.types.every(isNumberLike);
+  return (type.flags & ts.TypeFlags.NumberLike) !== 0;
+}
+
+/** An expression that produces a value of an object type worth following (not a name being declared). */
+function isValueExpression(node: ts.Node): node is ts.Expression {
+  if (ts.isIdentifier(node)) {
+    const parent = node.parent;
+    if (ts.isPropertyAccessExpression(parent) && parent.name === node) return false;
+    // A name being declared (variable, parameter, member, key), not a value; `{ x }` is both.
+    if ((parent as { name?: ts.Node }).name === node && !ts.isShorthandPropertyAssignment(parent)) return false;
+    if (ts.isTypeReferenceNode(parent) || ts.isQualifiedName(parent) || ts.isImportSpecifier(parent) || ts.isExportSpecifier(parent) || ts.isTypeQueryNode(parent)) return false;
+    return true;
+  }
+  return ts.isPropertyAccessExpression(node) || ts.isElementAccessExpression(node) || ts.isObjectLiteralExpression(node) || ts.isArrayLiteralExpression(node) ||
+    ts.isNewExpression(node) || ts.isCallExpression(node) || ts.isConditionalExpression(node) || ts.isParenthesizedExpression(node) ||
+    ts.isFunctionExpression(node) || ts.isArrowFunction(node) || node.kind === ts.SyntaxKind.ThisKeyword || ts.isBinaryExpression(node);
+}
+
 export interface AnalysisOptions {
   /** The bundle's entry: its file and every import it reaches are the project sources. */
   entry: string;
-  /** tsconfig for compiler options (default: tsconfig.firmware.json beside the repository root). */
+  /** tsconfig for compiler options and the project's files (tsconfig.firmware.json). */
   tsconfigPath: string;
+  /**
+   * 'private' (default): only private class members. 'internal': every property name the project
+   * declares (public members, interface fields, object literal keys too) unless it can meet the
+   * outside world: see analyseMangleableNames.
+   */
+  scope?: MangleScope;
 }
+
+export type MangleScope = 'private' | 'internal';
 
 /** True for a file of the project (not a declaration file, not a dependency). */
 function isProjectSource(file: ts.SourceFile): boolean {
@@ -95,7 +144,10 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
   const program = ts.createProgram([...parsed.fileNames, resolve(options.entry)], { ...parsed.options, noEmit: true });
   const checker = program.getTypeChecker();
 
+  const scope = options.scope ?? 'private';
+  // Candidates: private members; in 'internal' scope every property the project declares.
   const privateNames = new Map<string, number>();
+  const candidates = new Map<string, number>();
   const kept: Record<string, KeepReason> = {};
   const reserved = new Set<string>();
   const keep = (name: string | undefined, reason: string): void => {
@@ -103,24 +155,81 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
     reserved.add(name);
     if (!(name in kept)) kept[name] = reason;
   };
+  // A project-declared public name: reserved in 'private' scope, a candidate in 'internal' scope.
+  const declared = (name: string | undefined, reason: string): void => {
+    if (name === undefined) return;
+    if (scope === 'private') keep(name, reason);
+    else if (identifierLike.test(name)) candidates.set(name, 0);
+  };
   const where = (node: ts.Node): string => {
     const file = node.getSourceFile();
     const line = file.getLineAndCharacterOfPosition(node.getStart()).line + 1;
     return `${file.fileName.replace(/^.*?\/(firmware|\.tandem|test|scripts)\//, '$1/')}:${line}`;
   };
-  const privateDeclaration = (declaration: ts.Declaration): boolean => isPrivate(declaration) && isProjectSource(declaration.getSourceFile());
+  const projectDeclaration = (declaration: ts.Declaration): boolean => isProjectSource(declaration.getSourceFile());
+  const libFile = (file: ts.SourceFile): boolean => /\/typescript\/lib\//.test(file.fileName);
 
-  // Private members of a class instance that leaves the project keep their names.
-  const keepPrivatesOfType = (type: ts.Type, reason: string, depth: number): void => {
-    if (depth > 3) return;
-    if (type.isUnionOrIntersection()) {
-      for (const part of type.types) keepPrivatesOfType(part, reason, depth + 1);
-      return;
+  /**
+   * The members of a value that meets code outside the project keep their names: every project-
+   * declared property of its type, and (the outside may read or fill them) of the types of those
+   * properties, of array elements and of method and callback parameters and results.
+   */
+  const seenTypes = new Set<ts.Type>();
+  const keepMembersOfType = (type: ts.Type, reason: string, depth: number): void => {
+    if (depth > 6 || seenTypes.has(type)) return;
+    seenTypes.add(type);
+    try {
+      if (type.isUnionOrIntersection()) {
+        for (const part of type.types) keepMembersOfType(part, reason, depth + 1);
+        return;
+      }
+      if (checker.isArrayType(type) || checker.isTupleType(type)) {
+        for (const argument of checker.getTypeArguments(type as ts.TypeReference)) keepMembersOfType(argument, reason, depth + 1);
+        return;
+      }
+      for (const signature of [...type.getCallSignatures(), ...type.getConstructSignatures()]) {
+        for (const parameter of signature.getParameters()) keepMembersOfType(checker.getTypeOfSymbol(parameter), reason, depth + 1);
+        keepMembersOfType(signature.getReturnType(), reason, depth + 1);
+      }
+      const symbol = type.getSymbol();
+      // Lib types (Array, Uint8Array ...) carry no project names in their members.
+      if (symbol !== undefined && (symbol.declarations ?? []).length > 0 && (symbol.declarations ?? []).every((d) => libFile(d.getSourceFile()))) return;
+      for (const property of checker.getPropertiesOfType(type)) {
+        const declarations = property.declarations ?? [];
+        if (!declarations.some(projectDeclaration)) continue;
+        keep(property.name, reason);
+        if (scope === 'internal') keepMembersOfType(checker.getTypeOfSymbol(property), reason, depth + 1);
+      }
+    } finally {
+      seenTypes.delete(type);
     }
-    for (const property of checker.getPropertiesOfType(type)) {
-      const declarations = property.declarations ?? [];
-      if (declarations.some(privateDeclaration)) keep(property.name, reason);
+  };
+
+  /** A type whose values may hold any key: any, unknown, object, {}, a type parameter, an index signature. */
+  const isOpen = (type: ts.Type): boolean => {
+    if (type.isUnion()) return type.types.some(isOpen);
+    if (type.flags & ts.TypeFlags.TypeParameter) {
+      // `this` and constrained generics are what their constraint is; a bare T may be anything.
+      const constraint = checker.getBaseConstraintOfType(type);
+      return constraint === undefined || constraint === type || isOpen(constraint);
     }
+    if (type.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown | ts.TypeFlags.NonPrimitive)) return true;
+    if (!(type.flags & ts.TypeFlags.Object)) return false;
+    if (checker.isArrayType(type) || checker.isTupleType(type)) return false;
+    if (checker.getIndexInfosOfType(type).length > 0) return true;
+    return checker.getPropertiesOfType(type).length === 0 && type.getCallSignatures().length === 0 && type.getConstructSignatures().length === 0;
+  };
+  /** A type the Espruino API declares (espruino.d.ts, @types/espruino): its objects come from outside. */
+  const isApiType = (type: ts.Type): boolean => {
+    if (type.isUnion()) return type.types.some(isApiType);
+    const symbol = type.aliasSymbol ?? type.getSymbol();
+    const declarations = symbol?.declarations ?? [];
+    return declarations.length > 0 && declarations.every((d) => !isProjectSource(d.getSourceFile()) && !libFile(d.getSourceFile()));
+  };
+  /** A value flowing from `from` into a place of type `to`: when one side is open or foreign, the other side's names are visible. */
+  const flow = (from: ts.Type, to: ts.Type, reason: string): void => {
+    if (isOpen(to) || isApiType(to)) keepMembersOfType(from, reason, 0);
+    if (isOpen(from) || isApiType(from)) keepMembersOfType(to, reason, 0);
   };
 
   for (const file of program.getSourceFiles()) {
@@ -151,44 +260,65 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
         const name = memberName(node.name);
         if (name !== undefined) {
           if (isPrivate(node) && ts.isIdentifier(node.name)) privateNames.set(name, privateNames.get(name) ?? 0);
-          else keep(name, `public member at ${where(node)}`);
+          else declared(name, `public member at ${where(node)}`);
         }
       } else if (ts.isParameter(node) && ts.isConstructorDeclaration(node.parent) && ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).length > 0) {
         // A parameter property (`constructor(private readonly x: T)`).
         const name = memberName(node.name);
         if (name !== undefined) {
           if (isPrivate(node)) privateNames.set(name, privateNames.get(name) ?? 0);
-          else keep(name, `public parameter property at ${where(node)}`);
+          else declared(name, `public parameter property at ${where(node)}`);
         }
       } else if (ts.isPropertySignature(node) || ts.isMethodSignature(node) || ts.isEnumMember(node)) {
-        keep(memberName(node.name), `type member at ${where(node)}`);
+        declared(memberName(node.name), `type member at ${where(node)}`);
       } else if (ts.isPropertyAssignment(node) || ts.isShorthandPropertyAssignment(node)) {
-        keep(memberName(node.name), `object literal key at ${where(node)}`);
+        declared(memberName(node.name), `object literal key at ${where(node)}`);
       } else if ((ts.isMethodDeclaration(node) || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node)) && ts.isObjectLiteralExpression(node.parent)) {
-        keep(memberName(node.name), `object literal method at ${where(node)}`);
-      } else if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) {
-        if (identifierLike.test(node.text)) keep(node.text, `string literal at ${where(node)}`);
+        declared(memberName(node.name), `object literal method at ${where(node)}`);
+      } else if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) && identifierLike.test(node.text) && isKeyPosition(node)) {
+        keep(node.text, `string used as a key at ${where(node)}`);
       } else if (ts.isPropertyAccessExpression(node)) {
         const name = node.name.text;
         const symbol = checker.getSymbolAtLocation(node.name);
         const declarations = symbol?.declarations ?? [];
         if (declarations.length === 0) keep(name, `read from an untyped value at ${where(node)}`);
         else if (declarations.some((declaration) => !isProjectSource(declaration.getSourceFile()))) keep(name, `API member at ${where(node)}`);
-      } else if (ts.isElementAccessExpression(node) || ts.isForInStatement(node)) {
-        // Dynamic keys see the real names: a class instance indexed or enumerated keeps its privates.
-        const target = ts.isElementAccessExpression(node) ? node.expression : node.expression;
-        keepPrivatesOfType(checker.getTypeAtLocation(target), `enumerated or indexed at ${where(node)}`, 0);
+      } else if (ts.isForInStatement(node) || (ts.isElementAccessExpression(node) && !isNumberLike(checker.getTypeAtLocation(node.argumentExpression)))) {
+        // Keys as strings see the real names: an object indexed by a string or enumerated keeps them.
+        keepMembersOfType(checker.getTypeAtLocation(node.expression), `enumerated or indexed at ${where(node)}`, 0);
       } else if (ts.isCallExpression(node) || ts.isNewExpression(node)) {
         const signature = checker.getResolvedSignature(node);
         const declaration = signature?.declaration;
-        const external = declaration === undefined || !isProjectSource(declaration.getSourceFile());
+        // Espruino's API may read any key of what it is given; of the language's own library only
+        // JSON, Object and the property tests do (Array.push, Math.floor ... do not look inside).
+        const callee = ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression) ? node.expression : undefined;
+        const inspectingLib = callee !== undefined && (
+          (/^(JSON|Object|Reflect)$/.test(callee.expression.getText()) && !/^(defineProperty|getPrototypeOf)$/.test(callee.name.text)) ||
+          /^(hasOwnProperty|propertyIsEnumerable)$/.test(callee.name.text));
+        const external = declaration === undefined || (!isProjectSource(declaration.getSourceFile()) && (!libFile(declaration.getSourceFile()) || inspectingLib || scope === 'private'));
         if (external) {
           for (const argument of node.arguments ?? []) {
             const type = checker.getTypeAtLocation(argument);
-            // Functions (callbacks) are called, not inspected; everything else may be.
-            if (type.getCallSignatures().length > 0) continue;
-            keepPrivatesOfType(type, `passed to an API at ${where(argument)}`, 0);
+            // A callback is called, not inspected (its parameters are filled by the API: 'internal'
+            // scope keeps their names); anything else may be read or enumerated.
+            if (type.getCallSignatures().length > 0 && scope === 'private') continue;
+            keepMembersOfType(type, `passed to an API at ${where(argument)}`, 0);
           }
+        }
+      }
+      if (scope === 'internal') {
+        if (ts.isAsExpression(node) || ts.isTypeAssertionExpression(node) || ts.isSatisfiesExpression(node)) {
+          // `x as unknown as T` re-types x as T: the value goes nowhere, so compare x with T.
+          const outer = ts.skipPartiallyEmittedExpressions(node.parent);
+          const chained = ts.isAsExpression(outer) || ts.isTypeAssertionExpression(outer) || (ts.isParenthesizedExpression(outer) && ts.isAsExpression(outer.parent));
+          if (!chained) {
+            let inner: ts.Expression = node.expression;
+            while (ts.isAsExpression(inner) || ts.isTypeAssertionExpression(inner) || ts.isParenthesizedExpression(inner) || ts.isSatisfiesExpression(inner)) inner = inner.expression;
+            flow(checker.getTypeAtLocation(inner), checker.getTypeAtLocation(node), `cast at ${where(node)}`);
+          }
+        } else if (isValueExpression(node) && !ts.isAsExpression(node.parent) && !ts.isTypeAssertionExpression(node.parent) && !ts.isSatisfiesExpression(node.parent)) {
+          const contextual = checker.getContextualType(node);
+          if (contextual !== undefined) flow(checker.getTypeAtLocation(node), contextual, `flows into a typed place at ${where(node)}`);
         }
       }
       ts.forEachChild(node, visit);
@@ -196,11 +326,13 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
     visit(file);
   }
 
-  // How often each private name is used, so the most used get the shortest names.
+  for (const name of privateNames.keys()) candidates.set(name, 0);
+  // How often each name is used, so the most used get the shortest names.
   for (const file of program.getSourceFiles()) {
     if (!isProjectSource(file)) continue;
     const count = (node: ts.Node): void => {
-      if (ts.isPropertyAccessExpression(node) && privateNames.has(node.name.text)) privateNames.set(node.name.text, (privateNames.get(node.name.text) ?? 0) + 1);
+      const name = ts.isPropertyAccessExpression(node) ? node.name.text : (ts.isPropertyAssignment(node) || ts.isShorthandPropertyAssignment(node)) ? memberName(node.name) : undefined;
+      if (name !== undefined && candidates.has(name)) candidates.set(name, (candidates.get(name) ?? 0) + 1);
       ts.forEachChild(node, count);
     };
     count(file);
@@ -209,17 +341,17 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
   for (const name of builtinPropertyNames()) keep(name, 'JavaScript built-in');
   for (const name of keywords) keep(name, 'keyword');
 
-  const mangled = [...privateNames.keys()].filter((name) => !reserved.has(name));
-  mangled.sort((a, b) => (privateNames.get(b) ?? 0) - (privateNames.get(a) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  const mangled = [...candidates.keys()].filter((name) => !reserved.has(name));
+  mangled.sort((a, b) => (candidates.get(b) ?? 0) - (candidates.get(a) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
   const cache: Record<string, string> = {};
   const used = new Set<string>(reserved);
-  for (const name of privateNames.keys()) used.add(name);
+  for (const name of candidates.keys()) used.add(name);
   const next = shortNames(used);
   for (const name of mangled) cache[name] = next();
   const sortedCache: Record<string, string> = {};
   for (const name of Object.keys(cache).sort()) sortedCache[name] = cache[name]!;
   const keptPrivate: Record<string, KeepReason> = {};
-  for (const name of [...privateNames.keys()].sort()) if (name in kept) keptPrivate[name] = kept[name]!;
+  for (const name of [...candidates.keys()].sort()) if (name in kept) keptPrivate[name] = kept[name]!;
   return { cache: sortedCache, privateNames: [...privateNames.keys()].sort(), kept: keptPrivate, reserved };
 }
 
