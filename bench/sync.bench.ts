@@ -17,7 +17,14 @@ export const run: Benchmark['run'] = async ({ quick }) => {
     const config = await cloud.provision('bench-sync');
     const network = new CountingNetwork(new NodeNetwork());
     // The default 4 KiB ring holds about 240 reference events; this run caches 1,000.
-    const { device } = createTestDevice(config, undefined, { cacheBytes: 32 * 1024 }, network);
+    const options = { cacheBytes: 32 * 1024 };
+    // A reconnect: the device met its cloud once (so the broker keeps its subscription), went
+    // offline, and cached events meanwhile. Its flash carries the state over the restart.
+    const first = createTestDevice(config, undefined, options);
+    first.device.start();
+    await waitFor(() => first.device.sync.status.sessionOpen && first.device.state.changedCount() === 0, 20_000, 'first session');
+    first.device.stop();
+    const { device } = createTestDevice(config, first.flash, options, network);
     const stream = referenceTelemetryStream(1, count);
     for (const record of stream) {
       if (device.emit(telemetryTemplate, [record.ts, record.temp, record.hum, record.batt]) < 0) throw new Error('cache refused an event');

@@ -215,10 +215,10 @@ export class EmbeddedBroker implements DeviceTransport {
     this.dispatcher.setHandler(handler);
   }
 
-  sendDownlink(deviceId: string, payload: Uint8Array): Promise<void> {
+  sendDownlink(deviceId: string, payload: Uint8Array, qos: 0 | 1 = 1): Promise<void> {
     return new Promise((resolve, reject) => {
       this.aedes.publish(
-        { cmd: 'publish', topic: downlinkTopic(deviceId), payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: 1, retain: false, dup: false },
+        { cmd: 'publish', topic: downlinkTopic(deviceId), payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos, retain: false, dup: false },
         (error) => {
           if (error) reject(error);
           else {

@@ -101,8 +101,8 @@ export class ExternalBroker implements DeviceTransport {
     this.dispatcher.setHandler(handler);
   }
 
-  async sendDownlink(deviceId: string, payload: Uint8Array): Promise<void> {
-    await this.client.publishAsync(downlinkTopic(deviceId), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: 1 });
+  async sendDownlink(deviceId: string, payload: Uint8Array, qos: 0 | 1 = 1): Promise<void> {
+    await this.client.publishAsync(downlinkTopic(deviceId), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos });
     this.options.metrics.increment('tandem_downlink_messages_total');
   }
 

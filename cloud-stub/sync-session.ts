@@ -145,8 +145,8 @@ export class SyncSession implements UplinkHandler {
     }
   }
 
-  private send(deviceId: string, payload: Uint8Array): Promise<void> {
-    return this.context.transport.sendDownlink(deviceId, payload);
+  private send(deviceId: string, payload: Uint8Array, qos: 0 | 1 = 1): Promise<void> {
+    return this.context.transport.sendDownlink(deviceId, payload, qos);
   }
 
   private async reportError(deviceId: string, code: number, detail: string): Promise<void> {
@@ -182,7 +182,6 @@ export class SyncSession implements UplinkHandler {
       if (keyVersion < 0) return this.reportError(deviceId, syncErrorMalformed, 'truncated HELLO');
       deviceVersions.set(keyId, keyVersion);
     }
-    const firmware = readShortString(bytes, cursor, end) ?? '';
     const previous = this.sessions.get(deviceId);
     const stateTemplate = this.stateTemplatesByHash.get(stateHash) ?? null;
     const session: DeviceSession = {
@@ -196,7 +195,7 @@ export class SyncSession implements UplinkHandler {
     };
     this.sessions.set(deviceId, session);
     this.context.metrics.increment('tandem_sync_hellos_total');
-    this.context.log(`sync: ${deviceId} hello: epoch ${epoch}, firmware ${firmware || '?'}, ${templateCount} templates`);
+    this.context.log(`sync: ${deviceId} hello: epoch ${epoch}, ${templateCount} templates`);
     await this.context.repository.markDeviceSeen(deviceId, this.context.now());
     await this.send(deviceId, varintMessage(syncWelcome, [epoch, session.committedSeq, Math.floor(this.context.now() / 1000)]));
     // [SYNC-27] The cloud never decodes with a guessed template: say which ones it lacks.
@@ -249,7 +248,9 @@ export class SyncSession implements UplinkHandler {
     const lastSeq = firstSeq + rows.length - 1;
     if (firstSeq <= session.committedSeq + 1 && lastSeq > session.committedSeq) session.committedSeq = lastSeq;
     this.context.metrics.increment('tandem_sync_acks_total');
-    await this.send(deviceId, varintMessage(syncEventsAck, [epoch, session.committedSeq]));
+    // [SYNC-11] Acks are cumulative and idempotent: QoS 0 saves a packet id and a PUBACK on the
+    // device's link; a lost one is covered by the next, or by the device's resend timeout.
+    await this.send(deviceId, varintMessage(syncEventsAck, [epoch, session.committedSeq]), 0);
   }
 
   /** [SYNC-3] [SYNC-13] Store device-owned values not older than what we hold, then acknowledge. */
@@ -288,7 +289,7 @@ export class SyncSession implements UplinkHandler {
       out[at++] = acks[i]!;
       at = writeSyncVarint(out, at, out.length, acks[i + 1]!);
     }
-    await this.send(deviceId, out.subarray(0, at));
+    await this.send(deviceId, out.subarray(0, at), 0);
   }
 
   /** [SYNC-5] The device holds these cloud-owned versions. */

@@ -28,8 +28,11 @@ export interface DeviceTransport {
   readonly mode: 'embedded' | 'external';
   /** Installs the handler; messages received before it are handled once it is set. */
   setHandler(handler: UplinkHandler): void;
-  /** Publishes to the device's `t/<id>/d` (QoS 1). Resolves when the broker has taken it. */
-  sendDownlink(deviceId: string, payload: Uint8Array): Promise<void>;
+  /**
+   * Publishes to the device's `t/<id>/d`, QoS 1 unless `qos` is 0 (for idempotent, cumulative
+   * acknowledgements the device can do without). Resolves when the broker has taken it.
+   */
+  sendDownlink(deviceId: string, payload: Uint8Array, qos?: 0 | 1): Promise<void>;
   /** Devices connected now (embedded: from the broker; external: from presence messages). */
   connectedDeviceIds(): string[];
   isConnected(deviceId: string): boolean;

@@ -44,7 +44,6 @@ export class Application {
     this.hardware = hardware;
     const self = this;
     const options = deviceDefaults(demoStateTemplate, [telemetryTemplate, deviceStatusTemplate]);
-    options.firmwareVersion = firmwareVersion;
     this.device = new Device(hardware, config, options, {
       onStateChanged: function (keyId: number) {
         self.stateChanged(keyId);

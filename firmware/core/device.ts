@@ -32,7 +32,6 @@ export interface DeviceHardware {
 }
 
 export interface DeviceOptions {
-  firmwareVersion: string;
   stateTemplate: StateTemplate;
   /** Event templates the application emits (events-dropped is added). */
   templates: Template[];
@@ -52,7 +51,6 @@ export interface DeviceOptions {
 
 export function deviceDefaults(stateTemplate: StateTemplate, templates: Template[]): DeviceOptions {
   return {
-    firmwareVersion: '0.1.0',
     stateTemplate: stateTemplate,
     templates: templates,
     cacheBytes: eventCacheBytesMax,
@@ -148,7 +146,6 @@ export class Device implements SyncEvents {
     this.sync = new SyncEngine(this.mqtt, this.cache, this.state, template, templates, hardware.clock, hardware.log, hardware.crc32, this, {
       deviceId: config.deviceId,
       epoch: this.epoch,
-      firmwareVersion: options.firmwareVersion,
       stateTemplateHash: stateTemplateHash(template, hardware.crc32OfText),
       mode: options.syncMode,
       periodMs: options.syncPeriodMs,

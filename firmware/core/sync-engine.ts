@@ -54,7 +54,6 @@ export interface SyncOptions {
   deviceId: string;
   /** Boot epoch: grows by one every boot, so (device, epoch, seq) names an event for good. */
   epoch: number;
-  firmwareVersion: string;
   /** Hash of the state template (the cloud decodes state values with it). */
   stateTemplateHash: number;
   /** syncModeContinuous (stay connected) or syncModePeriodic. */
@@ -274,10 +273,11 @@ export class SyncEngine {
     }
     if (!this.running) return;
     const status = this.status;
-    // [SYNC-25] Sent but never acknowledged (the cloud restarted behind a broker that stayed up):
-    // send again from the last acknowledged event.
-    if (status.sessionOpen && this.sentSeq > 0 && nowMs - this.lastAckMs > syncAckTimeoutMs) {
+    // [SYNC-25] Sent but not acknowledged for too long (an ack was lost, or the cloud restarted
+    // behind a broker that stayed up): send events and state again from the last acknowledgement.
+    if (status.sessionOpen && this.hasUnacked() && nowMs - this.lastAckMs > syncAckTimeoutMs) {
       this.sentSeq = 0;
+      for (let k = 0; k < this.stateSent.length; k++) this.stateSent[k] = 0;
       this.lastAckMs = nowMs;
     }
     if (this.options.mode === syncModePeriodic) {
@@ -326,7 +326,8 @@ export class SyncEngine {
   }
 
   /**
-   * [SYNC-1] HELLO: epoch, last message applied, template hashes, state versions, firmware. When
+   * [SYNC-1] HELLO: epoch, last message applied, template hashes, cloud-owned state versions (the
+   * firmware version travels as state, not here). When
    * the MQTT window is full (old messages being retransmitted) it is tried again on every tick.
    */
   private sendHello(): void {
@@ -349,8 +350,7 @@ export class SyncEngine {
       keys++;
     }
     out[keysAt] = keys;
-    at = writeShortString(out, at, end, this.options.firmwareVersion);
-    if (at < 0) throw new Error('sync: HELLO does not fit');
+    if (at < 0 || at > end) throw new Error('sync: HELLO does not fit');
     this.helloPending = !this.publish(at);
   }
 
@@ -421,6 +421,7 @@ export class SyncEngine {
       if (version < 0) return;
       if (keyId < this.stateTemplate.fields.length) this.state.ack(keyId, version);
     }
+    this.lastAckMs = this.clock.nowMs();
     if (!this.hasUnacked()) this.finishSync(true);
   }
 
