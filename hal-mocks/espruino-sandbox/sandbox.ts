@@ -17,7 +17,8 @@ import { EspruinoStorage, PowerLossError, type StorageRealm } from './storage.ts
 /** 'esp32' offers the Wifi module and reports BOARD "ESP32"; 'linux' has no Wifi but has quit(). */
 export type SandboxPlatform = 'esp32' | 'linux';
 
-export type SandboxState = 'off' | 'running' | 'halted';
+/** 'off' before boot(), after stop(), quit() or a power cut. */
+export type SandboxState = 'off' | 'running';
 
 export interface EspruinoSandboxOptions {
   /** The bundle to run; default dist/firmware.js of the current folder. Read at every boot. */
