@@ -1,7 +1,7 @@
 // The cloud stub in one call: storage, broker (embedded or external), group-commit ingest, live
 // hub, HTTP API and housekeeping, wired together. `startCloud` is what `npx tandem cloud`,
 // `npm start` and the tests run in-process; `stop()` undoes it in reverse order.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { cloudMessageRetentionMs } from '../firmware/protocol/limits.ts';
 import { resolve } from 'node:path';
 import { listen, EmbeddedBroker } from './embedded-broker.ts';
@@ -77,6 +77,11 @@ export interface CloudOptions {
   expirySweepMs?: number;
   adminToken?: string;
   now?: () => number;
+  /**
+   * Extra HTTP handler tried before the API (the dashboard and the fleet controls of `npm start`):
+   * returns true when it answered the request.
+   */
+  httpExtension?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 export interface RunningCloud {
@@ -292,7 +297,10 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
     const api = createHttpApi({
       repository, live, metrics, adminToken: admin.token, isConnected: (id) => transport.isConnected(id), now, templates, rpcRoutes, downstream,
     });
-    const http: Server = createServer(api.handle);
+    const extension = options.httpExtension;
+    const http: Server = createServer(extension === undefined ? api.handle : (request, response) => {
+      if (!extension(request, response)) api.handle(request, response);
+    });
     const httpHost = options.httpHost ?? '0.0.0.0';
     const httpPort = await listen(http, options.httpPort ?? 8080, httpHost, (p) => `HTTP port ${p} is already in use. Choose another with --http-port N.`);
     cleanups.push(
