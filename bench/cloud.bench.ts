@@ -35,6 +35,10 @@ type ChildRequest =
 
 interface ChildStats {
   rssBytes: number;
+  heapUsedBytes: number;
+  /** CPU time of the cloud process (user + system), so the cost per event can be told apart from
+   * how much of the shared machine the process got. */
+  cpuSeconds: number;
   events: number;
   commits: number;
   commitSecondsTotal: number;
@@ -72,6 +76,8 @@ async function runChild(): Promise<void> {
         const m = cloud!.context.metrics;
         const stats: ChildStats = {
           rssBytes: process.memoryUsage.rss(),
+          heapUsedBytes: process.memoryUsage().heapUsed,
+          cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
           events: m.get('tandem_ingest_events_total'),
           commits: m.get('tandem_ingest_commits_total'),
           commitSecondsTotal: m.get('tandem_ingest_commit_seconds_total'),
@@ -99,7 +105,8 @@ class CloudChild {
   constructor() {
     this.child = fork(fileURLToPath(import.meta.url), [], {
       env: { ...process.env, [childFlag]: '1' },
-      execArgv: ['--import', 'tsx', '--expose-gc'],
+      // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of each cloud child (to find the hot path).
+      execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (message) => this.waiting.shift()?.(message as Record<string, unknown>));
@@ -483,7 +490,10 @@ export const run: Benchmark['run'] = async ({ quick }) => {
     const latency = await paced(fleet, payloads, pacedRate, pacedSeconds);
     for (const device of fleet) device.raw.close();
     const commits = after.commits - before.commits;
+    const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
     return {
+      cpuSeconds,
+      eventsPerCpuSecond: events / cpuSeconds,
       eventsPerSec: events / seconds,
       seconds,
       events,
@@ -499,7 +509,7 @@ export const run: Benchmark['run'] = async ({ quick }) => {
   const sorted = [...embedded.latency.latencies].sort((a, b) => a - b);
 
   console.log(`cloud bench: the same load through Mosquitto (${mosquittoUrl}) ...`);
-  let mosquitto: { eventsPerSec: number; seconds: number; events: number } | { error: string };
+  let mosquitto: { eventsPerSec: number; seconds: number; events: number; eventsPerCpuSecond: number } | { error: string };
   try {
     mosquitto = await withCloud(ids, secretHash, { mqttUrl: mosquittoUrl, shareGroup: `bench-${runId}` }, async (child, port) => {
       const fleet = await openFleet(ids, port, secret);
@@ -509,7 +519,7 @@ export const run: Benchmark['run'] = async ({ quick }) => {
       for (const device of fleet) device.raw.close();
       const events = deviceCount * blastBatches * batchEvents;
       if (after.events - before.events !== events) throw new Error(`cloud committed ${after.events - before.events} events through Mosquitto, expected ${events}`);
-      return { eventsPerSec: events / seconds, seconds, events };
+      return { eventsPerSec: events / seconds, seconds, events, eventsPerCpuSecond: events / (after.cpuSeconds - before.cpuSeconds) };
     });
   } catch (error) {
     mosquitto = { error: (error as Error).message };
@@ -532,6 +542,7 @@ export const run: Benchmark['run'] = async ({ quick }) => {
       rssBytesBefore: before.rssBytes,
       rssBytesAfter: after.rssBytes,
       rssBytesPerConnection: Math.round((after.rssBytes - before.rssBytes) / devices.length),
+      heapBytesPerConnection: Math.round((after.heapUsedBytes - before.heapUsedBytes) / devices.length),
     };
   });
 
@@ -541,14 +552,17 @@ export const run: Benchmark['run'] = async ({ quick }) => {
   printTable(`cloud: ${deviceCount} devices, ${batchEvents}-event batches over MQTT on loopback (${cpus().length} cores, load ${load.toFixed(1)})`, ['figure', 'value', 'target'], [
     ['ingest events/s (embedded Aedes, SQLite FULL)', embedded.eventsPerSec.toFixed(0), '>= 100000'],
     ['  events, seconds', `${embedded.events}, ${embedded.seconds.toFixed(2)}`, ''],
+    ['  events per cloud CPU second (load-independent)', embedded.eventsPerCpuSecond.toFixed(0), ''],
     ['  commits, rows per commit', `${embedded.commits}, ${embedded.rowsPerCommit.toFixed(0)}`, ''],
     ['  commit ms mean / max', `${embedded.commitMsMean.toFixed(1)} / ${embedded.commitMsMax.toFixed(1)}`, ''],
     ['ingest events/s (Mosquitto, shared subscription)', mosquittoRate, ''],
+    ['  events per cloud CPU second', 'error' in mosquitto ? '' : mosquitto.eventsPerCpuSecond.toFixed(0), ''],
     [`latency p50 ms at ${pacedRate} events/s`, percentile(sorted, 50).toFixed(1), ''],
     [`latency p99 ms at ${pacedRate} events/s`, percentile(sorted, 99).toFixed(1), '<= 100'],
     ['  achieved events/s, batches measured', `${embedded.latency.achieved.toFixed(0)}, ${sorted.length}`, ''],
     ['idle connections', connections.count, '10000'],
     ['  resident bytes per connection', connections.rssBytesPerConnection, '<= 20480'],
+    ['  of which JS heap bytes', connections.heapBytesPerConnection, ''],
     ['  connect seconds, open-files limit', `${connections.connectSeconds.toFixed(1)}, ${fdLimit}`, ''],
   ]);
   return {
@@ -558,12 +572,14 @@ export const run: Benchmark['run'] = async ({ quick }) => {
       batchEvents,
       events: embedded.events,
       seconds: Number(embedded.seconds.toFixed(3)),
+      cloudCpuSeconds: Number(embedded.cpuSeconds.toFixed(3)),
+      eventsPerCloudCpuSecond: Math.round(embedded.eventsPerCpuSecond),
       commits: embedded.commits,
       commitMsMean: Number(embedded.commitMsMean.toFixed(2)),
       commitMsMax: Number(embedded.commitMsMax.toFixed(2)),
       overloaded: embedded.overloaded,
     },
-    mosquitto: 'error' in mosquitto ? { error: mosquitto.error } : { eventsPerSec: Math.round(mosquitto.eventsPerSec), events: mosquitto.events, seconds: Number(mosquitto.seconds.toFixed(3)) },
+    mosquitto: 'error' in mosquitto ? { error: mosquitto.error } : { eventsPerSec: Math.round(mosquitto.eventsPerSec), events: mosquitto.events, seconds: Number(mosquitto.seconds.toFixed(3)), eventsPerCloudCpuSecond: Math.round(mosquitto.eventsPerCpuSecond) },
     latency: {
       targetEventsPerSec: pacedRate,
       achievedEventsPerSec: Math.round(embedded.latency.achieved),
@@ -574,6 +590,7 @@ export const run: Benchmark['run'] = async ({ quick }) => {
     connections: {
       count: connections.count,
       rssBytesPerConnection: connections.rssBytesPerConnection,
+      heapBytesPerConnection: connections.heapBytesPerConnection,
       rssBytesBefore: connections.rssBytesBefore,
       rssBytesAfter: connections.rssBytesAfter,
       connectSeconds: Number(connections.connectSeconds.toFixed(2)),

@@ -1,6 +1,8 @@
 // The embedded storage: one SQLite file (better-sqlite3, WAL) in the data directory. Calls are
 // synchronous underneath, so each transaction is kept small by the ingest group commit.
 import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import {
   fromJsonText,
   toJsonText,
@@ -225,6 +227,34 @@ function toRpc(row: RpcRow): RpcRequest {
   };
 }
 
+// WAL checkpoints copy the log into the database file and fsync it: done by the committing
+// connection (SQLite's default) they stall the event loop for tens to hundreds of milliseconds every
+// 4 MB of log, which is what set the ingest p99. A worker thread with its own connection runs
+// PASSIVE checkpoints instead, which never block the writer.
+const checkpointWorkerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 1000');
+const timer = setInterval(() => {
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch (error) {
+    parentPort.postMessage(String(error && error.message));
+  }
+}, workerData.intervalMs);
+parentPort.on('message', () => {
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+`;
+const checkpointIntervalMs = 250;
+/** If the worker falls behind (or dies), the writer checkpoints itself past this many WAL pages. */
+const walAutocheckpointPagesFallback = 10_000;
+/** Last-seen times are written together, at most this long after the first of a batch. */
+const lastSeenFlushMs = 20;
+
 export interface SqliteRepositoryOptions {
   /** The database file; created with its schema when absent. */
   path: string;
@@ -233,6 +263,8 @@ export interface SqliteRepositoryOptions {
    * `normal` survives a process crash only and is faster.
    */
   synchronous?: 'full' | 'normal';
+  /** Run WAL checkpoints in a worker thread (default true; false: SQLite checkpoints at commit). */
+  backgroundCheckpoints?: boolean;
 }
 
 export class SqliteRepository implements Repository {
@@ -241,6 +273,12 @@ export class SqliteRepository implements Repository {
   private readonly insertEvent: Database.Statement;
   private readonly runIngest: (batches: IngestBatch[], nowMs: number) => IngestResult[];
   private readonly logStateChange: Database.Statement;
+  private readonly updateLastSeen: Database.Statement;
+  private checkpointer: Worker | null = null;
+  /** Last-seen times waiting for their batched write, and the callers waiting for it. */
+  private lastSeenPending = new Map<string, number>();
+  private lastSeenWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  private lastSeenTimer: NodeJS.Timeout | null = null;
 
   constructor(options: SqliteRepositoryOptions) {
     this.db = new Database(options.path);
@@ -252,6 +290,18 @@ export class SqliteRepository implements Repository {
     this.insertEvent = this.db.prepare(
       'INSERT INTO events (device_id, epoch, seq, template_id, ts, fields, received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
+    this.updateLastSeen = this.db.prepare('UPDATE devices SET last_seen_at_ms = ? WHERE device_id = ?');
+    if (options.backgroundCheckpoints !== false) {
+      this.db.pragma(`wal_autocheckpoint = ${walAutocheckpointPagesFallback}`);
+      const worker = new Worker(checkpointWorkerSource, {
+        eval: true,
+        workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), path: options.path, intervalMs: checkpointIntervalMs },
+      });
+      // A failing checkpointer is not fatal: the writer's own fallback checkpoint takes over.
+      worker.on('error', () => {});
+      worker.unref();
+      this.checkpointer = worker;
+    }
     this.logStateChange = this.db.prepare('INSERT INTO state_changes (device_id, side, key, value, version, ts) VALUES (?, ?, ?, ?, ?, ?)');
     const insert = this.insertEvent;
     this.runIngest = this.db.transaction((batches: IngestBatch[], nowMs: number): IngestResult[] => {
@@ -293,8 +343,33 @@ export class SqliteRepository implements Repository {
     return (this.db.prepare('SELECT * FROM devices ORDER BY device_id').all() as DeviceRow[]).map(toDevice);
   }
 
-  async markDeviceSeen(deviceId: string, nowMs: number): Promise<void> {
-    this.db.prepare('UPDATE devices SET last_seen_at_ms = ? WHERE device_id = ?').run(nowMs, deviceId);
+  /**
+   * Batched: a reconnect storm of thousands of devices would otherwise pay one fsync'd transaction
+   * each on the event loop. The promise still resolves only after the commit that holds it.
+   */
+  markDeviceSeen(deviceId: string, nowMs: number): Promise<void> {
+    this.lastSeenPending.set(deviceId, nowMs);
+    return new Promise((resolve, reject) => {
+      this.lastSeenWaiters.push({ resolve, reject });
+      this.lastSeenTimer ??= setTimeout(() => this.flushLastSeen(), lastSeenFlushMs);
+    });
+  }
+
+  private flushLastSeen(): void {
+    if (this.lastSeenTimer !== null) clearTimeout(this.lastSeenTimer);
+    this.lastSeenTimer = null;
+    const entries = [...this.lastSeenPending];
+    const waiters = this.lastSeenWaiters;
+    this.lastSeenPending = new Map();
+    this.lastSeenWaiters = [];
+    try {
+      this.db.transaction(() => {
+        for (const [deviceId, nowMs] of entries) this.updateLastSeen.run(nowMs, deviceId);
+      })();
+      for (const waiter of waiters) waiter.resolve();
+    } catch (error) {
+      for (const waiter of waiters) waiter.reject(error as Error);
+    }
   }
 
   async ingestEvents(deviceId: string, epoch: number, rows: EventInput[], nowMs: number): Promise<IngestResult> {
@@ -553,6 +628,17 @@ export class SqliteRepository implements Repository {
   }
 
   async close(): Promise<void> {
+    if (this.lastSeenWaiters.length > 0 && this.db.open) this.flushLastSeen();
+    if (this.checkpointer !== null) {
+      const worker = this.checkpointer;
+      this.checkpointer = null;
+      // Unreferenced while it runs (a short-lived CLI must not wait for it); referenced while it stops.
+      worker.ref();
+      await new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve());
+        worker.postMessage('stop');
+      });
+    }
     if (this.db.open) this.db.close();
   }
 }
