@@ -198,7 +198,7 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
         const declarations = property.declarations ?? [];
         if (!declarations.some(projectDeclaration)) continue;
         keep(property.name, reason);
-        if (scope === 'internal') keepMembersOfType(checker.getTypeOfSymbol(property), reason, depth + 1);
+        keepMembersOfType(checker.getTypeOfSymbol(property), reason, depth + 1);
       }
     } finally {
       seenTypes.delete(type);
@@ -295,18 +295,16 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
         const inspectingLib = callee !== undefined && (
           (/^(JSON|Object|Reflect)$/.test(callee.expression.getText()) && !/^(defineProperty|getPrototypeOf)$/.test(callee.name.text)) ||
           /^(hasOwnProperty|propertyIsEnumerable)$/.test(callee.name.text));
-        const external = declaration === undefined || (!isProjectSource(declaration.getSourceFile()) && (!libFile(declaration.getSourceFile()) || inspectingLib || scope === 'private'));
+        const external = declaration === undefined || (!isProjectSource(declaration.getSourceFile()) && (!libFile(declaration.getSourceFile()) || inspectingLib));
         if (external) {
           for (const argument of node.arguments ?? []) {
             const type = checker.getTypeAtLocation(argument);
-            // A callback is called, not inspected (its parameters are filled by the API: 'internal'
-            // scope keeps their names); anything else may be read or enumerated.
-            if (type.getCallSignatures().length > 0 && scope === 'private') continue;
+            // Anything may be read or enumerated; a callback's parameters are filled by the API.
             keepMembersOfType(type, `passed to an API at ${where(argument)}`, 0);
           }
         }
       }
-      if (scope === 'internal') {
+      {
         if (ts.isAsExpression(node) || ts.isTypeAssertionExpression(node) || ts.isSatisfiesExpression(node)) {
           // `x as unknown as T` re-types x as T: the value goes nowhere, so compare x with T.
           const outer = ts.skipPartiallyEmittedExpressions(node.parent);

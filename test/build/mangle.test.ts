@@ -6,9 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EspruinoSandbox } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
-import { buildFirmware, repoRoot, type BuildResult } from '../../scripts/build/build-firmware.ts';
+import { RealEspruino } from '../../hal-mocks/espruino-sandbox/real-espruino.ts';
+import { buildFirmware, repoRoot, topLevelCollisions, type BuildResult } from '../../scripts/build/build-firmware.ts';
 import { analyseMangleableNames, builtinPropertyNames, shortNames, type MangleAnalysis } from '../../scripts/build/mangle-names.ts';
 
+const outputLines = [
+  'bump 5 10',
+  'describe idle/fast ok fast',
+  'json {"snapshotValue":7}',
+  'point 3 settings 2x',
+  'keys openKey,otherKey, sent {"payloadKey":3,"nested":{"deepKey":4}}',
+];
 const workDir = mkdtempSync(join(tmpdir(), 'tandem-mangle-test-'));
 const fixture = join(repoRoot, 'test', 'build', 'fixtures', 'mangle', 'main.ts');
 const tsconfigPath = join(repoRoot, 'tsconfig.firmware.json');
@@ -43,7 +51,7 @@ describe('build: mangling private members', () => {
     for (const name of ['readingState', 'byteLength', 'flavour', 'snapshotValue']) expect(analysis.cache[name], name).toBeUndefined();
     expect(analysis.kept.readingState).toMatch(/^type member at test\/build\/fixtures\/mangle\/main\.ts:5$/);
     expect(analysis.kept.byteLength).toMatch(/lib\.es5\.d\.ts/);
-    expect(analysis.kept.flavour).toMatch(/^string literal at /);
+    expect(analysis.kept.flavour).toMatch(/^(string used as a key|cast) at /);
     expect(analysis.kept.snapshotValue).toMatch(/^passed to an API at /);
   });
 
@@ -60,7 +68,7 @@ describe('build: mangling private members', () => {
   });
 
   it('runs exactly as the unmangled bundle does (JSON shows the real private name)', () => {
-    const expected = ['bump 5 10', 'describe idle/fast ok', 'json {"snapshotValue":7}'];
+    const expected = outputLines;
     expect(runInSandbox(plain.outFile)).toEqual(expected);
     expect(runInSandbox(mangled.outFile)).toEqual(expected);
   });
@@ -92,4 +100,56 @@ describe('build: mangling private members', () => {
     expect(names[53]).toBe('aa');
     expect(new Set(names).size).toBe(60);
   });
+});
+
+describe("build: mangling every internal name ('internal' scope), unwrapped", () => {
+  let internal: MangleAnalysis;
+  let unwrapped: BuildResult;
+
+  beforeAll(async () => {
+    internal = analyseMangleableNames({ entry: fixture, tsconfigPath, scope: 'internal' });
+    unwrapped = await buildFirmware({ entry: fixture, outFile: join(workDir, 'internal.js'), quiet: true, mangle: 'internal', wrap: false });
+  }, 30_000);
+
+  it('mangles public names used only inside the bundle, and the private ones', () => {
+    for (const name of ['px', 'py', 'bump', 'counter', 'shownTotal']) expect(internal.cache[name], name).toBeDefined();
+  });
+
+  it('keeps names that arrive from JSON, go to an open record, or are handed to JSON.stringify (nested too)', () => {
+    expect(internal.kept.retries).toMatch(/^cast at /);
+    expect(internal.kept.label).toMatch(/^cast at /);
+    expect(internal.kept.openKey).toMatch(/^flows into a typed place at /);
+    expect(internal.kept.otherKey).toMatch(/^flows into a typed place at /);
+    expect(internal.kept.payloadKey).toMatch(/^passed to an API at /);
+    expect(internal.kept.deepKey).toMatch(/^passed to an API at /);
+    for (const name of ['byteLength', 'flavour', 'snapshotValue']) expect(internal.cache[name], name).toBeUndefined();
+    // Public in Reading and private in Counter, but seen by nothing outside: mangled here.
+    expect(internal.cache.readingState).toBeDefined();
+  });
+
+  it('is no IIFE, declares no Espruino global, and runs exactly as the unmangled wrapped bundle', () => {
+    expect(unwrapped.ok).toBe(true);
+    const code = readFileSync(unwrapped.outFile, 'utf8');
+    expect(code.startsWith('(function(){')).toBe(false);
+    expect(code).not.toMatch(/\.(px|py|bump)\b/);
+    expect(unwrapped.rawBytes).toBeLessThan(mangled.rawBytes);
+    expect(runInSandbox(unwrapped.outFile)).toEqual(outputLines);
+  });
+
+  it('refuses an unwrapped bundle whose top-level names would replace Espruino globals', () => {
+    expect(topLevelCollisions('var E=1,q=2;function D2(){}class onInit{}')).toEqual(['E', 'D2', 'onInit']);
+    expect(topLevelCollisions('var q=1;(function(){var E=2})()')).toEqual([]);
+  });
+
+  const binary = process.env.ESPRUINO_BIN;
+  it.skipIf(binary === undefined || binary === '')('prints the same in the real Espruino binary (ESPRUINO_BIN)', async () => {
+    const lines: string[] = [];
+    const device = new RealEspruino({ binaryPath: binary!, workDir: join(workDir, 'real'), bundlePath: unwrapped.outFile, onConsoleLine: (line) => lines.push(line) });
+    void device.start();
+    const deadline = Date.now() + 10_000;
+    while (!lines.some((line) => line.startsWith('keys ')) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
+    await device.stop();
+    const printed = lines.filter((line) => outputLines.some((expected) => expected.split(' ')[0] === line.split(' ')[0]));
+    expect(printed).toEqual(outputLines);
+  }, 20_000);
 });
