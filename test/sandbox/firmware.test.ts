@@ -1,5 +1,7 @@
-// The built firmware bundle (firmware/main.ts through the build's gate) boots in the sandbox:
-// banner, config from Storage, boot counter, repeating timer, TCP connection and its retry.
+// The built firmware bundle (firmware/main.ts through the build's gate) in the sandbox, against the
+// real cloud stub over real TCP: boots from its config, syncs events and state, follows the cloud's
+// desired state, keeps its state over power cycles, caches while offline, and says clearly when
+// its config or WiFi is wrong.
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceConfig } from '../../firmware/protocol/device-config.ts';
@@ -7,11 +9,12 @@ import { writeDeviceConfigToFlash } from '../../hal-mocks/espruino-sandbox/devic
 import { EspruinoSandbox, type EspruinoSandboxOptions } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
 import { VirtualScheduler } from '../../hal-mocks/espruino-sandbox/scheduler.ts';
 import { EspruinoStorage } from '../../hal-mocks/espruino-sandbox/storage.ts';
-import { buildBundle, closedPort, startServer, temporaryDir, waitFor, type TestServer } from './helpers.ts';
+import { startTestCloud, waitFor, type TestCloud } from '../sync/helpers.ts';
+import { buildBundle, temporaryDir } from './helpers.ts';
 
-const geometry = { pageBytes: 4096, pageCount: 16 };
+const geometry = { pageBytes: 4096, pageCount: 64 };
 let bundlePath = '';
-let server: TestServer | undefined;
+let cloud: TestCloud | undefined;
 let sandbox: EspruinoSandbox | undefined;
 
 beforeAll(async () => {
@@ -21,96 +24,95 @@ beforeAll(async () => {
 afterEach(async () => {
   sandbox?.stop();
   sandbox = undefined;
-  await server?.close();
-  server = undefined;
+  await cloud?.close();
+  cloud = undefined;
 });
 
-function config(port: number, extra: Partial<DeviceConfig> = {}): DeviceConfig {
-  return { deviceId: 'emu-test', secret: 's3cret', mqttHost: '127.0.0.1', mqttPort: port, tls: false, ...extra };
-}
-
-function bootDevice(deviceConfig: DeviceConfig | undefined, options: EspruinoSandboxOptions = {}): { lines: string[]; scheduler: VirtualScheduler; imagePath: string } {
+function bootDevice(deviceConfig: DeviceConfig | undefined, options: EspruinoSandboxOptions = {}): { lines: string[]; imagePath: string } {
   const imagePath = join(temporaryDir('firmware'), 'device.flash');
   if (deviceConfig !== undefined) writeDeviceConfigToFlash(imagePath, deviceConfig, geometry);
   const lines: string[] = [];
-  const scheduler = new VirtualScheduler();
   sandbox = new EspruinoSandbox({
     bundlePath,
     flashImagePath: imagePath,
     flashPageBytes: geometry.pageBytes,
     flashPageCount: geometry.pageCount,
-    scheduler,
     onConsoleLine: (line) => lines.push(line),
     ...options,
   });
   sandbox.boot();
-  return { lines, scheduler, imagePath };
+  return { lines, imagePath };
 }
 
-describe('firmware bundle in the sandbox', () => {
-  it('boots: banner, config, boot counter, TCP connection to the configured broker, heartbeat timer', async () => {
-    server = await startServer((socket) => socket.write('hi'));
-    const { lines, scheduler } = bootDevice(config(server.port));
+/** A provisioned device whose cloud asks for a reading every second. */
+async function provisioned(deviceId: string): Promise<DeviceConfig> {
+  cloud = await startTestCloud();
+  const config = await cloud.provision(deviceId);
+  const desired = await cloud.cloud.context.repository.patchDesired(deviceId, 0, { reportIntervalSec: 1 }, Date.now());
+  expect(desired.outcome).toBe('applied');
+  return config;
+}
+
+async function reported(deviceId: string, key: string): Promise<unknown> {
+  const state = await cloud!.cloud.context.repository.getState(deviceId);
+  return state?.entries.find((entry) => entry.key === key)?.reportedValue;
+}
+
+describe('firmware bundle in the sandbox against the cloud stub', () => {
+  it('boots from its config, sends telemetry and reports its state', async () => {
+    const config = await provisioned('emu-a');
+    const { lines } = bootDevice(config);
     expect(lines[0]).toBe('Tandem firmware 0.1.0 on Espruino 2v29');
-    expect(lines).toContain('device emu-test, boot #1');
-    expect(lines).toContain(`tcp: connecting to 127.0.0.1:${server.port}`);
-    await waitFor(() => lines.includes('tcp: received 2 bytes'), 'data from the server');
-    expect(lines).toContain(`tcp: connected to 127.0.0.1:${server.port}`);
-    expect(server.connections).toHaveLength(1);
-    expect(lines.some((line) => line.startsWith('uptime'))).toBe(false);
-    scheduler.advance(10_000);
-    expect(lines.at(-1)).toMatch(/^uptime 10 s, \d+ of 16383 JsVars free$/);
-    scheduler.advance(10_000);
-    expect(lines.at(-1)).toMatch(/^uptime 20 s/);
+    expect(lines).toContain('device emu-a, boot epoch 1');
+    const repository = cloud!.cloud.context.repository;
+    await waitFor(async () => (await repository.countEvents('emu-a')) >= 2, 15_000, 'two telemetry events in the cloud');
+    const [event] = await repository.listEvents('emu-a', { limit: 1 });
+    expect(event!.templateId).toBe('telemetry');
+    expect(Object.keys(event!.fields as object).sort()).toEqual(['batt', 'hum', 'temp', 'ts']);
+    await waitFor(async () => (await reported('emu-a', 'firmware')) === '0.1.0', 10_000, 'firmware reported');
+    expect(await reported('emu-a', 'bootCount')).toBe(1);
+    expect(typeof (await reported('emu-a', 'batteryMv'))).toBe('number');
+    expect(lines).toContain('report interval 1 s');
     expect(sandbox!.uncaughtErrors).toEqual([]);
   });
 
-  it('counts boots in Storage across power cycles and restarts from the image file', async () => {
-    server = await startServer();
-    const { lines, imagePath } = bootDevice(config(server.port));
-    sandbox!.powerCycle();
-    sandbox!.powerCycle();
-    expect(lines.filter((line) => line.startsWith('device emu-test, boot #'))).toEqual(['device emu-test, boot #1', 'device emu-test, boot #2', 'device emu-test, boot #3']);
-    expect(sandbox!.storage.read('tandem.boots')).toBe('3');
-    sandbox!.stop();
-    // A new sandbox object on the same image file is the same device after a restart.
-    const again: string[] = [];
-    sandbox = new EspruinoSandbox({ bundlePath, flashImagePath: imagePath, flashPageCount: geometry.pageCount, scheduler: new VirtualScheduler(), onConsoleLine: (line) => again.push(line) });
-    sandbox.boot();
-    expect(again).toContain('device emu-test, boot #4');
-  });
+  it('follows a desired change, keeps its state over a power cycle, and caches while offline', async () => {
+    const config = await provisioned('emu-b');
+    const { lines } = bootDevice(config);
+    const repository = cloud!.cloud.context.repository;
+    await waitFor(() => lines.includes('report interval 1 s'), 10_000, 'the session');
+    const patched = await repository.patchDesired('emu-b', 1, { led: true }, Date.now());
+    expect(patched.outcome).toBe('applied');
+    cloud!.cloud.context.live.publish({ type: 'desired', deviceId: 'emu-b', desiredVersion: 2, keys: ['led'] });
+    await waitFor(() => lines.includes('led on'), 10_000, 'the LED turned on');
 
-  it('retries a refused broker connection after 5 s', async () => {
-    const port = await closedPort();
-    const { lines, scheduler } = bootDevice(config(port));
-    await waitFor(() => lines.some((line) => line.startsWith('tcp: could not connect')), 'the refusal');
-    expect(lines.filter((line) => line.startsWith('tcp: connecting'))).toHaveLength(1);
-    scheduler.advance(5000);
-    expect(lines.filter((line) => line.startsWith('tcp: connecting'))).toHaveLength(2);
-  });
+    sandbox!.powerCycle();
+    await waitFor(() => lines.includes('device emu-b, boot epoch 2'), 10_000, 'the second boot');
+    // The LED comes back from flash at boot, before any connection.
+    const afterBoot = lines.slice(lines.indexOf('device emu-b, boot epoch 2'));
+    expect(afterBoot.indexOf('led on')).toBeGreaterThan(-1);
+    await waitFor(async () => (await reported('emu-b', 'bootCount')) === 2, 10_000, 'bootCount 2 reported');
 
-  it('loses the broker when the network goes down and reconnects when it is back', async () => {
-    server = await startServer();
-    const { lines, scheduler } = bootDevice(config(server.port));
-    await waitFor(() => lines.includes(`tcp: connected to 127.0.0.1:${server!.port}`), 'the connection');
     sandbox!.setNetworkOnline(false);
-    expect(lines.at(-1)).toBe('tcp: could not connect or failed, retrying in 5 s');
-    scheduler.advance(5000);
-    await waitFor(() => lines.filter((line) => line.startsWith('tcp: could not connect')).length === 2, 'the failed retry');
+    const before = await repository.countEvents('emu-b');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(await repository.countEvents('emu-b')).toBe(before);
     sandbox!.setNetworkOnline(true);
-    scheduler.advance(5000);
-    await waitFor(() => lines.filter((line) => line.startsWith('tcp: connected')).length === 2, 'the reconnection');
-    expect(server.connections).toHaveLength(2);
+    await waitFor(async () => (await repository.countEvents('emu-b')) >= before + 3, 20_000, 'cached events after reconnecting');
+    const events = await repository.listEvents('emu-b', { limit: 1000 });
+    const epoch2 = events.filter((event) => event.epoch === 2).map((event) => event.seq);
+    expect(new Set(epoch2).size).toBe(epoch2.length);
+    expect(sandbox!.uncaughtErrors).toEqual([]);
   });
 
   it('says so when the config is missing or invalid, and does not connect', () => {
-    const { lines } = bootDevice(undefined);
+    const { lines } = bootDevice(undefined, { scheduler: new VirtualScheduler() });
     expect(lines).toEqual(['Tandem firmware 0.1.0 on Espruino 2v29', 'ERROR config: no tandem.cfg in Storage: provision the device first']);
     sandbox!.stop();
     // A file the provisioning would refuse, written straight into the flash.
     const imagePath = join(temporaryDir('firmware'), 'device.flash');
     const storage = new EspruinoStorage({ ...geometry, imagePath });
-    storage.writeJSON('tandem.cfg', { ...config(1883), mqttPort: 0 });
+    storage.writeJSON('tandem.cfg', { deviceId: 'emu-c', secret: 's', mqttHost: '127.0.0.1', mqttPort: 0, tls: false });
     storage.close();
     const invalid: string[] = [];
     sandbox = new EspruinoSandbox({ bundlePath, flashImagePath: imagePath, flashPageCount: geometry.pageCount, scheduler: new VirtualScheduler(), onConsoleLine: (line) => invalid.push(line) });
@@ -119,19 +121,17 @@ describe('firmware bundle in the sandbox', () => {
     expect(sandbox.socketCount).toBe(0);
   });
 
-  it('joins WiFi on an ESP32 when the config names an access point', async () => {
-    server = await startServer();
-    const joined = bootDevice(config(server.port, { wifiSsid: 'lab', wifiPassword: 'pw' }), { wifiAccessPoint: { ssid: 'lab', password: 'pw' } });
-    expect(joined.lines.at(-1)).toBe('network: joining WiFi lab');
-    joined.scheduler.advance(200);
-    expect(joined.lines).toContain('network: WiFi up, ip 127.0.0.1');
-    await waitFor(() => joined.lines.includes(`tcp: connected to 127.0.0.1:${server!.port}`), 'the connection');
+  it('joins WiFi on an ESP32 when the config names an access point, and says why when it cannot', async () => {
+    const config = await provisioned('emu-d');
+    const joined = bootDevice({ ...config, wifiSsid: 'lab', wifiPassword: 'pw' }, { wifiAccessPoint: { ssid: 'lab', password: 'pw' } });
+    expect(joined.lines).toContain('network: joining WiFi lab');
+    await waitFor(() => joined.lines.includes('network: WiFi up, ip 127.0.0.1'), 5_000, 'WiFi up');
+    await waitFor(() => joined.lines.some((line) => line.startsWith('sync: session open')), 10_000, 'the session');
     sandbox!.stop();
-    const wrong = bootDevice(config(server.port, { wifiSsid: 'elsewhere' }), { wifiAccessPoint: { ssid: 'lab' } });
-    wrong.scheduler.advance(200);
-    expect(wrong.lines.at(-1)).toBe('ERROR network: WiFi elsewhere: no_ap_found');
+    const wrong = bootDevice({ ...config, wifiSsid: 'elsewhere' }, { wifiAccessPoint: { ssid: 'lab' } });
+    await waitFor(() => wrong.lines.at(-1) === 'ERROR network: WiFi elsewhere: no_ap_found', 5_000, 'the WiFi error');
     sandbox!.stop();
-    const linux = bootDevice(config(server.port, { wifiSsid: 'lab' }), { platform: 'linux' });
+    const linux = bootDevice({ ...config, wifiSsid: 'lab' }, { platform: 'linux' });
     expect(linux.lines).toContain('network: no Wifi module, using the host network');
   });
 });
