@@ -40,6 +40,13 @@ export interface EspruinoSandboxOptions {
   wifiAccessPoint?: { ssid: string; password?: string };
   /** JsVars process.memory() reports in total; default 16383 (ESP32 format). */
   jsVarsTotal?: number;
+  /**
+   * 'warn' (default): at boot, warn when the bundle likely needs more JsVars than jsVarsTotal
+   * while it starts (see jsVarsAtBootEstimate); 'off': say nothing.
+   */
+  memoryCheck?: 'warn' | 'off';
+  /** The sandbox's own warnings (not device output); default: written to stderr. */
+  onSandboxWarning?: (message: string) => void;
   /** Seeds Math.random (and E.hwRand) so a simulation replays; default: host randomness. */
   randomSeed?: number;
   /** Called when the device stops running: 'stop', 'quit' (linux) or 'power-loss'. */
@@ -49,6 +56,21 @@ export interface EspruinoSandboxOptions {
 export type SandboxHaltReason = 'stop' | 'quit' | 'power-loss';
 
 export const espruinoVersion = '2v29';
+
+/**
+ * JsVars a bundle of `codeBytes` needs while its top level runs, when loaded as a file from RAM:
+ * the whole source plus a copy of every function body defined. Calibrated on the Linux build
+ * (2v29): 18,812 bytes of functions peaked at 5,858 JsVars; a 52 KB bundle ran out of 16,383.
+ * An estimate for a warning, not a memory model.
+ */
+export function jsVarsAtBootEstimate(codeBytes: number): number {
+  return 45 + Math.ceil(codeBytes * 0.31);
+}
+
+/** JsVars a bundle still holds once booted (its functions' source): 686 for 3,954 bytes on 2v29. */
+export function jsVarsAfterBootEstimate(codeBytes: number): number {
+  return 45 + Math.ceil(codeBytes * 0.16);
+}
 const defaultPageCount = 224;
 const defaultPageBytes = 4096;
 const wifiJoinDelayMs = 100;
@@ -63,6 +85,8 @@ interface DeviceTimer {
 export class EspruinoSandbox {
   /** Exceptions no firmware code caught, as the console reported them ("Uncaught ..."). */
   readonly uncaughtErrors: unknown[] = [];
+  /** What the sandbox warned about (see memoryCheck). */
+  readonly warnings: string[] = [];
   private readonly options: EspruinoSandboxOptions;
   private readonly scheduler: SandboxScheduler;
   private readonly sockets = new SocketRegistry();
@@ -137,6 +161,11 @@ export class EspruinoSandbox {
     this.currentState = 'running';
     this.bootCount++;
     this.bootedAtMs = this.scheduler.nowMs();
+    const jsVarsTotal = this.options.jsVarsTotal ?? 16383;
+    const peak = jsVarsAtBootEstimate(code.length);
+    if ((this.options.memoryCheck ?? 'warn') === 'warn' && peak > jsVarsTotal) {
+      this.warn(`a ${code.length}-byte bundle needs about ${peak} JsVars while it boots, more than the ${jsVarsTotal} there are: a real Espruino runs out of memory here (the sandbox does not).`);
+    }
     this.runDevice(() => vm.runInContext(code, this.context!, { filename: 'firmware.js' }));
   }
 
@@ -228,6 +257,14 @@ export class EspruinoSandbox {
     this.runDevice(() => (callback as (...values: unknown[]) => unknown)(...args));
   }
 
+  /** Each distinct warning once per sandbox, not at every power cycle. */
+  private warn(message: string): void {
+    if (this.warnings.includes(message)) return;
+    this.warnings.push(message);
+    if (this.options.onSandboxWarning !== undefined) this.options.onSandboxWarning(message);
+    else process.stderr.write(`espruino-sandbox: ${message}\n`);
+  }
+
   private printLine(line: string): void {
     // After a power cut nothing more comes out, even if the firmware caught the error.
     if (this.currentState === 'running' && this.currentStorage?.isPoweredOff === true) return;
@@ -277,10 +314,8 @@ export class EspruinoSandbox {
     const platform = this.options.platform ?? 'esp32';
     const storage = this.currentStorage!;
     const jsVarsTotal = this.options.jsVarsTotal ?? 16383;
-    // No per-object accounting: an estimate calibrated on the Linux build, where an empty program
-    // uses 45 JsVars and the 3954-byte firmware bundle 686 after boot (function source and the
-    // objects made at boot, about 0.16 JsVars per bundle byte).
-    const jsVarsUsed = 45 + Math.ceil(codeBytes * 0.16);
+    // No per-object accounting: the source the bundle keeps in RAM, calibrated on the Linux build.
+    const jsVarsUsed = Math.min(jsVarsTotal, jsVarsAfterBootEstimate(codeBytes));
     const socketHost: SocketHost = {
       run: (callback, args) => this.runCallback(callback, args),
       isPowered: () => this.currentState === 'running' && this.currentStorage?.isPoweredOff !== true,

@@ -100,6 +100,27 @@ describe('sandbox globals', () => {
     sandbox.stop();
   });
 
+  it('warns at boot when a bundle is too big for the JsVars it would have on a real Espruino', () => {
+    const big = `var filler = function () { return ${JSON.stringify('x'.repeat(60_000))}; }; print("booted");`;
+    const warnings: string[] = [];
+    const { sandbox, lines } = device(big, { onSandboxWarning: (message) => warnings.push(message) });
+    sandbox.boot();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^a \d+-byte bundle needs about \d+ JsVars while it boots, more than the 16383 there are/);
+    expect(sandbox.warnings).toEqual(warnings);
+    // The device's own console stays as it is.
+    expect(lines).toEqual(['booted']);
+    sandbox.stop();
+    const quiet = device(big, { memoryCheck: 'off', onSandboxWarning: (message) => warnings.push(message) });
+    quiet.sandbox.boot();
+    expect(quiet.sandbox.warnings).toEqual([]);
+    quiet.sandbox.stop();
+    const small = device('print("ok")', { onSandboxWarning: (message) => warnings.push(message) });
+    small.sandbox.boot();
+    expect(small.sandbox.warnings).toEqual([]);
+    small.sandbox.stop();
+  });
+
   it('prints console.log and print lines, and reports uncaught errors without dying', async () => {
     const { sandbox, lines } = device('console.log("a", 1, {b: 2}); print([], {}, 0.1 + 0.2, [1, "x"]); print("p"); setTimeout(function () { throw new Error("boom"); }, 0); setTimeout(function () { print("still alive"); }, 5);');
     sandbox.boot();
