@@ -5,7 +5,7 @@
 // encode/decode speed in Node. Every tandem batch is decoded back and compared before it counts.
 import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
 import { Encoder as CborEncoder } from 'cbor-x';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -132,10 +132,9 @@ function speed(template: Template, records: Record<string, unknown>[]): { encode
   return { encodeEventsPerSec: Math.round((records.length / encodeMs) * 1000), decodeEventsPerSec: Math.round((records.length / decodeMs) * 1000) };
 }
 
-/** The Espruino Linux binary to measure in, if there is one (ESPRUINO_BIN, or the brief's file). */
+/** The Espruino Linux binary to measure in, if the user has one (ESPRUINO_BIN). */
 function espruinoBinary(): string | null {
-  const fromFile = '/work/brief/ESPRUINO_BIN';
-  const path = process.env.ESPRUINO_BIN || (existsSync(fromFile) ? readFileSync(fromFile, 'utf8').trim() : '');
+  const path = process.env.ESPRUINO_BIN ?? '';
   return path !== '' && existsSync(path) ? path : null;
 }
 

@@ -157,9 +157,7 @@ describe('flash: bad input gives one clear line', () => {
 
 /** The user's Espruino Linux binary, if any (never part of the repository). */
 function espruinoBinary(): string | undefined {
-  if (process.env.ESPRUINO_BIN) return process.env.ESPRUINO_BIN;
-  const note = '/work/brief/ESPRUINO_BIN';
-  const path = existsSync(note) ? readFileSync(note, 'utf8').trim() : '';
+  const path = process.env.ESPRUINO_BIN ?? '';
   return path !== '' && existsSync(path) ? path : undefined;
 }
 
