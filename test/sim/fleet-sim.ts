@@ -416,7 +416,15 @@ async function notConverged(devices: SimDevice[], cloud: SimCloud, rpcCalls: Map
     if (!status.sessionOpen) return `${id} has no open session (connected ${status.connected}, mqtt state ${device.mqtt.state}, HELLO refused ${sim.helloRefused} times)`;
     if (device.cache.totalCount() > 0) return `${id} still holds ${device.cache.totalCount()} events (oldest seq ${device.cache.oldestSeq()}, in flight ${device.mqtt.inFlight()})`;
     if (device.cache.droppedCount > 0) return `${id} has ${device.cache.droppedCount} drops not reported`;
-    if (device.state.changedCount() > 0) return `${id} has ${device.state.changedCount()} state changes not acknowledged`;
+    if (device.state.changedCount() > 0) {
+      const state = await running.context.repository.getState(id);
+      const changed = demoStateTemplate.fields.map((f, k) => ({ name: f.name, k })).filter((f) => device.state.isChanged(f.k))
+        .map((f) => {
+          const entry = state?.entries.find((e) => e.key === f.name);
+          return `${f.name} v${device.state.version(f.k)} on the device, v${entry?.reportedVersion ?? '-'} in the cloud`;
+        });
+      return `${id} has ${device.state.changedCount()} state changes not acknowledged (${changed.join('; ')})`;
+    }
     for (const [n, call] of rpcCalls) if (call.device === index && call.boot === sim.boots && call.results.length === 0) return `${id} waits for RPC ${n}`;
     const messages = await running.context.repository.listMessages(id);
     const open = messages.filter((m) => m.status !== 'acked' && m.status !== 'expired');
@@ -435,7 +443,9 @@ async function notConverged(devices: SimDevice[], cloud: SimCloud, rpcCalls: Map
  * `hello-refused` (the MQTT window was full when HELLO was published; nothing resends it),
  * `message-ack-refused` (a MESSAGE_ACK met a full window; the applied message stays unacknowledged),
  * `no-session-after-welcome` (the cloud answered "no session" while the device's session was open,
- * and the device carried on as if it were).
+ * and the device carried on as if it were), `message-ack-lost` (an applied message whose
+ * acknowledgement never reached the repository), `state-unacked` (a device-owned change the cloud
+ * never acknowledged, though the session is open).
  */
 function nonConvergenceCode(why: string, devices: SimDevice[]): string {
   const sim = devices.find((d) => why.startsWith(d.deviceId + ' '));
@@ -443,6 +453,8 @@ function nonConvergenceCode(why: string, devices: SimDevice[]): string {
   if (/no open session/.test(why) && sim.helloRefused > 0) return 'hello-refused';
   if (/messages not acknowledged .*applied [1-9]/.test(why) && (sim.refusedByType.get(0x04) ?? 0) > 0) return 'message-ack-refused';
   if (sim.noSessionErrorsInSession > 0 && sim.device?.sync.status.sessionOpen === true) return 'no-session-after-welcome';
+  if (/messages not acknowledged .*applied [1-9]/.test(why)) return 'message-ack-lost';
+  if (/state changes not acknowledged/.test(why)) return 'state-unacked';
   return 'not-converged';
 }
 
@@ -596,7 +608,7 @@ async function checkInvariants(
     outcome.messages += messages.length;
     for (const message of messages) {
       const applied = sim.applied.get(message.seq) ?? 0;
-      if (message.status === 'acked' && applied === 0) violate('message-lost', `${id}: message ${message.seq} acknowledged but never applied (applied: ${JSON.stringify([...sim.applied])}; cloud: ${messages.map((m) => `${m.seq} ${m.status}`).join(', ')})\n  ${id}: ${sim.trace.slice(-20).join(`\n  ${id}: `)}`);
+      if (message.status === 'acked' && applied === 0) violate(sim.skippedByGap.has(message.seq) ? 'message-gap' : 'message-lost', `${id}: message ${message.seq} acknowledged but never applied (applied: ${JSON.stringify([...sim.applied])}; cloud: ${messages.map((m) => `${m.seq} ${m.status}`).join(', ')})\n  ${id}: ${sim.trace.slice(-20).join(`\n  ${id}: `)}`);
       const allowed = sim.reappliedAfterCut.has(message.seq) ? 2 : 1;
       if (applied > allowed) violate('message-twice', `${id}: message ${message.seq} applied ${applied} times`);
     }

@@ -1,11 +1,19 @@
 // Minimal, deterministic reproductions of the bugs the fleet simulation found (test/sim/README.md,
 // "Findings"). Each is `it.fails` while the bug is open: when a fix lands the test starts to pass,
-// vitest reports it as failing, and the marker comes off.
+// vitest reports it as failing, and the marker comes off (as it did for the HELLO one).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { provisionDevice } from '../../cloud-stub/provisioning.ts';
+import { startCloud } from '../../cloud-stub/server.ts';
+import { syncSessionFactory, type SyncSession } from '../../cloud-stub/sync-session.ts';
+import { createDefaultRegistry } from '../../firmware/protocol/templates/index.ts';
+import { captureSession } from './fuzz/cloud-uplink.fuzz.ts';
 import { Device, deviceDefaults } from '../../firmware/core/device.ts';
 import { EventCache, overflowDropOldest } from '../../firmware/core/event-cache.ts';
 import { StateStore } from '../../firmware/core/state-store.ts';
-import { SyncEngine, syncModeContinuous, type SyncLink } from '../../firmware/core/sync-engine.ts';
+import { SyncEngine, syncModeContinuous, type SyncLink, type SyncOptions } from '../../firmware/core/sync-engine.ts';
 import type { Network } from '../../firmware/hal/socket.ts';
 import { crc32, crc32OfByteString } from '../../firmware/protocol/crc32.ts';
 import { keyIdOf, stateTemplateHash } from '../../firmware/protocol/state-template.ts';
@@ -15,6 +23,11 @@ import { eventsDroppedTemplate } from '../../firmware/protocol/templates/events-
 import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
 import { downlinkTopic } from '../../firmware/protocol/topics.ts';
 import { FlashSimulator } from '../../hal-mocks/flash-simulator.ts';
+
+/** The engine's options; `firmwareVersion` is passed while SyncOptions still has it. */
+function syncOptions(options: SyncOptions & { firmwareVersion?: string }): SyncOptions {
+  return options;
+}
 
 /** A link whose MQTT in-flight window is full (publish refused with -4) until `full` is cleared. */
 class WindowLink implements SyncLink {
@@ -43,19 +56,19 @@ function engine(link: WindowLink, applied: number[]): SyncEngine {
   const sync = new SyncEngine(link, cache, state, demoStateTemplate, [telemetryTemplate, eventsDroppedTemplate], { nowMs: () => (now += 10), epochMs: () => Date.now() },
     { info: () => {}, warn: () => {}, error: () => {} }, crc32,
     { onStateChanged: () => {}, onMessage: (seq) => applied.push(seq), onSyncOutcome: () => {}, onCloudError: () => {} },
-    {
+    syncOptions({
       deviceId: 'reg-1', epoch: 1, firmwareVersion: '0.1.0', stateTemplateHash: stateTemplateHash(demoStateTemplate, crc32OfByteString),
       mode: syncModeContinuous, periodMs: 60_000, fillBytesTrigger: 1536, messageSeqKeyId: keyIdOf(demoStateTemplate, '_messageSeq'),
-    });
+    }));
   sync.start(0);
   return sync;
 }
 
 describe('fleet simulation findings (minimal reproductions)', () => {
-  // Sim: `npm run sim -- --seed 2 --seeds 1` (code hello-refused). On reconnect the MQTT client
-  // resends its unacknowledged publishes first, filling the window, then the engine publishes
-  // HELLO, which is refused and never sent again: the device stays connected with no session.
-  it.fails('[SYNC-1] HELLO refused by a full MQTT window is sent once the window frees', () => {
+  // Sim: `npm run sim -- --seed 2 --seeds 1` (code hello-refused) before d7a7686. On reconnect the
+  // MQTT client resends its unacknowledged publishes first, filling the window, then the engine
+  // published HELLO, which was refused and never sent again. Fixed: kept as a regression test.
+  it('[SYNC-1] HELLO refused by a full MQTT window is sent once the window frees', () => {
     const link = new WindowLink();
     const sync = engine(link, []);
     link.full = true;
@@ -118,5 +131,77 @@ describe('fleet simulation findings (minimal reproductions)', () => {
     const evicted = accepted - device.cache.count;
     // Nothing was acknowledged and no report is left in the ring: the count must cover every eviction.
     expect(device.cache.droppedCount).toBe(evicted);
+  });
+
+  // Sim: seeds 143, 174, 185, 234, 281 of `npm run sim -- --seed 100 --seeds 300` (code message-gap;
+  // timing-dependent). The device applies any seq above the last one and acknowledges
+  // cumulatively: message 2 never reaches the application, yet the ack of 3 marks it acknowledged.
+  it.fails('[SYNC-14] [SYNC-26] a MESSAGE after a gap is not applied, and the ack names the last one applied in order', () => {
+    const link = new WindowLink();
+    const applied: number[] = [];
+    const sync = engine(link, applied);
+    sync.onConnect(false);
+    const down = downlinkTopic('reg-1');
+    const welcome = new Uint8Array([syncWelcome, 1, 0, 0]);
+    sync.onMessage(down, welcome, 0, welcome.length);
+    const first = new Uint8Array([syncMessage, 1, 0x7b, 0x7d]);
+    sync.onMessage(down, first, 0, first.length);
+    const third = new Uint8Array([syncMessage, 3, 0x7b, 0x7d]);
+    sync.onMessage(down, third, 0, third.length);
+    expect(applied).toEqual([1]);
+  });
+
+  // Sim: seeds 144, 154, 155, 189, 194 of `npm run sim -- --seed 100 --seeds 300` (code
+  // message-ack-lost). The HELLO says the device applied message 1; the session believes it, but
+  // the repository keeps the message 'delivered' (never acked), so it later 'expires'.
+  it.fails('[SYNC-1] [SYNC-4] the last message seq in HELLO acknowledges the messages in the repository', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tandem-reg-'));
+    let session: SyncSession | null = null;
+    const cloud = await startCloud({
+      dataDir, mqttPort: 0, mqttHost: '127.0.0.1', httpPort: 0, httpHost: '127.0.0.1', log: () => {},
+      session: (context) => (session = syncSessionFactory({ templates: createDefaultRegistry(), stateTemplates: [demoStateTemplate] })(context)),
+    });
+    try {
+      const repository = cloud.context.repository;
+      expect((await provisionDevice(repository, 'reg-3', { hashCost: 1024 })).outcome).toBe('created');
+      cloud.context.transport = { ...cloud.context.transport, sendDownlink: async () => {}, isConnected: () => true };
+      const queued = await repository.enqueueMessage('reg-3', { led: 1 }, 600, Date.now(), 100);
+      expect(queued.outcome).toBe('queued');
+      const uplink = (payload: Uint8Array) => session!.handleUplink({ deviceId: 'reg-3', channel: 'uplink', payload: Buffer.from(payload), receivedAtMs: Date.now() });
+      // Session 1 delivers message 1; its MESSAGE_ACK is lost. Session 2's HELLO reports it applied.
+      await uplink(captureSession('reg-3', 1, 0)[0]!);
+      expect((await repository.listMessages('reg-3'))[0]!.status).toBe('delivered');
+      await uplink(captureSession('reg-3', 2, 0, 1)[0]!);
+      expect((await repository.listMessages('reg-3'))[0]!.status).toBe('acked');
+    } finally {
+      await cloud.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  // Fuzz: `npm run fuzz -- cloud-uplink --seed 1 --cases 2000`. [SYNC-9] says local keys ('_')
+  // are never replicated, but a STATE report naming one is stored as a reported value.
+  it.fails('[SYNC-3] [SYNC-9] a STATE report of a local key is refused, not stored', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tandem-reg-'));
+    let session: SyncSession | null = null;
+    const cloud = await startCloud({
+      dataDir, mqttPort: 0, mqttHost: '127.0.0.1', httpPort: 0, httpHost: '127.0.0.1', log: () => {},
+      session: (context) => (session = syncSessionFactory({ templates: createDefaultRegistry(), stateTemplates: [demoStateTemplate] })(context)),
+    });
+    try {
+      const repository = cloud.context.repository;
+      expect((await provisionDevice(repository, 'reg-4', { hashCost: 1024 })).outcome).toBe('created');
+      const answers: number[] = [];
+      cloud.context.transport = { ...cloud.context.transport, sendDownlink: async (_id, payload) => void answers.push(payload[0]!), isConnected: () => true };
+      const uplink = (payload: Uint8Array) => session!.handleUplink({ deviceId: 'reg-4', channel: 'uplink', payload: Buffer.from(payload), receivedAtMs: Date.now() });
+      await uplink(captureSession('reg-4', 1, 0)[0]!);
+      // STATE: one key, _bootEpoch (id 0), version 1, 4 bytes.
+      await uplink(new Uint8Array([0x03, 1, keyIdOf(demoStateTemplate, '_bootEpoch'), 1, 4, 7, 0, 0, 0]));
+      const state = await repository.getState('reg-4');
+      expect(state?.entries.find((e) => e.key === '_bootEpoch')?.reportedVersion ?? null).toBeNull();
+    } finally {
+      await cloud.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -88,6 +88,9 @@ export class SimDevice {
   readonly applied = new Map<number, number>();
   /** Messages applied again because power failed before their seq was persisted (allowed once). */
   readonly reappliedAfterCut = new Set<number>();
+  /** Message seqs the application never got because a later one was applied first (a gap). */
+  readonly skippedByGap = new Set<number>();
+  private maxApplied = 0;
   /** Message seqs applied inside a call that power loss interrupted. */
   private readonly appliedBeforeCut = new Set<number>();
   readonly rpcResults = new Map<number, number[]>();
@@ -277,7 +280,9 @@ export class SimDevice {
       this.deviceOptions,
       {
         onMessage: (seq) => {
-          self.note('applied message ' + seq);
+          self.note('applied message ' + seq + (seq > self.maxApplied + 1 ? ' after ' + self.maxApplied + ' (a gap)' : ''));
+          for (let skipped = self.maxApplied + 1; skipped < seq; skipped++) if (!self.applied.has(skipped)) self.skippedByGap.add(skipped);
+          if (seq > self.maxApplied) self.maxApplied = seq;
           boot.appliedInCall.push(seq);
           const times = (self.applied.get(seq) ?? 0) + 1;
           self.applied.set(seq, times);
