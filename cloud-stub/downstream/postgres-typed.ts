@@ -38,12 +38,15 @@ export class PostgresTypedDestination implements Destination {
   private prepare(): Promise<void> {
     this.ready ??= (async () => {
       const client = await this.pool.connect();
+      const onError = (): void => {};
+      client.on('error', onError);
       try {
         await client.query("SELECT pg_advisory_lock(hashtext('tandem-typed-schema'))");
         await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
         await client.query(typedTablesDdl(this.templates, 'postgres'));
       } finally {
         await client.query("SELECT pg_advisory_unlock(hashtext('tandem-typed-schema'))").catch(() => {});
+        client.off('error', onError);
         client.release();
       }
     })().catch((error: unknown) => {
@@ -91,6 +94,10 @@ export class PostgresTypedDestination implements Destination {
 
   private async transaction(body: (client: pg.PoolClient) => Promise<void>, signal: AbortSignal): Promise<void> {
     const client = await untilAborted(this.pool.connect(), signal);
+    // A connection lost while checked out emits 'error' on the client; unhandled, that would end
+    // the process. The failing query rejects as well, which is the error the route reports.
+    const onError = (): void => {};
+    client.on('error', onError);
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -102,6 +109,7 @@ export class PostgresTypedDestination implements Destination {
       });
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -224,6 +224,10 @@ export class PostgresRepository implements Repository {
 
   private async transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // pg-pool listens for errors only on idle clients: a connection lost while this one is checked
+    // out would emit an unhandled 'error' and end the process. The failing query rejects anyway.
+    const onError = (): void => {};
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await body(client);
@@ -233,6 +237,7 @@ export class PostgresRepository implements Repository {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     } finally {
+      client.off('error', onError);
       client.release();
     }
   }
