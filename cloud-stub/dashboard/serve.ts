@@ -149,6 +149,12 @@ export function createDashboardHandler(options: { adminToken: string; fleet?: Fl
 
   return (request, response) => {
     const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (pathname === '/favicon.ico') {
+      // No icon: an empty answer keeps the browser from logging a 404 on every load.
+      response.writeHead(204);
+      response.end();
+      return true;
+    }
     if (pathname === '/' || pathname === '/dashboard') {
       response.writeHead(302, { location: '/dashboard/' });
       response.end();
