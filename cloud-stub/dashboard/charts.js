@@ -38,7 +38,11 @@ export function drawChart(holder, title, unit, points, nowMs, windowMs) {
   holder.append(head);
 
   const svg = element('svg', { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': title });
-  const from = nowMs - windowMs;
+  // The x axis spans the data: a young series is not squeezed into the right edge of the window.
+  const oldest = points.find((point) => point.t >= nowMs - windowMs);
+  const span = oldest === undefined ? windowMs : Math.min(windowMs, Math.max(60_000, nowMs - oldest.t + 5_000));
+  const from = nowMs - span;
+  windowMs = span;
   const visible = points.filter((point) => point.t >= from);
   if (visible.length > 0) {
     let min = Infinity;

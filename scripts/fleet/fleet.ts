@@ -101,6 +101,12 @@ abstract class FleetDevice {
     this.onLine?.(this.deviceId, line);
   }
 
+  /** A new boot says again what it does: until then the dashboard shows unknown, not the last boot's word. */
+  forgetApplicationState(): void {
+    this.led = null;
+    this.reportIntervalSec = null;
+  }
+
   sampleBytes(nowMs: number): void {
     this.samples.push({ ms: nowMs, bytes: this.bytesSent + this.bytesReceived });
     if (this.samples.length > byteSamplesKept) this.samples.shift();
@@ -183,6 +189,7 @@ class SandboxDevice extends FleetDevice {
 
   powerCycle(): void {
     this.consoleLine('-- fleet: power cycle --');
+    this.forgetApplicationState();
     this.sandbox.stop();
     this.bootWithPins();
   }
@@ -260,6 +267,7 @@ class RealEspruinoDevice extends FleetDevice {
 
   powerCycle(): void {
     this.consoleLine('-- fleet: power cycle --');
+    this.forgetApplicationState();
     void this.stop().then(() => this.start());
   }
 
