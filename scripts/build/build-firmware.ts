@@ -11,7 +11,8 @@ import { firmwareBundleBytesMax } from '../../firmware/protocol/limits.ts';
 import { parse } from 'acorn';
 import { isEspruinoGlobal } from '../espruino-gate/espruino-globals.ts';
 import { checkEspruinoSource, type Violation } from '../espruino-gate/index.ts';
-import { analyseMangleableNames, type MangleScope } from './mangle-names.ts';
+import { analyseMangleableNames, type MangleAnalysis, type MangleScope } from './mangle-names.ts';
+import { documentationProps, strippableProps, stripPropsPlugin } from './strip-props.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -57,6 +58,8 @@ export interface BuildOptions {
    * bundle (see README.md, "RAM while starting").
    */
   wrap?: boolean;
+  /** Leave documentation-only properties (template `description`, `unit`) out when nothing reads them (default true). */
+  stripDocs?: boolean;
 }
 
 /** Names Espruino itself looks up in the global scope besides its globals. */
@@ -102,6 +105,9 @@ export interface BuildResult {
   failures: string[];
   /** Private member name -> the short name it has in the bundle (empty without mangling). */
   mangledNames: Record<string, string>;
+  /** Documentation properties left out, and how many of them (object literal entries). */
+  strippedProps: string[];
+  strippedCount: number;
 }
 
 /** A path for people: relative to the repository when inside it, else absolute. */
@@ -155,7 +161,7 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
   const log = (line: string) => {
     if (!options.quiet) console.log(line);
   };
-  const result: BuildResult = { ok: false, entry, outFile, mapFile, rawBytes: 0, gzipBytes: 0, budgetBytes, refusals: [], failures: [], mangledNames: {} };
+  const result: BuildResult = { ok: false, entry, outFile, mapFile, rawBytes: 0, gzipBytes: 0, budgetBytes, refusals: [], failures: [], mangledNames: {}, strippedProps: [], strippedCount: 0 };
   const fail = (lines: string[]): BuildResult => {
     result.failures.push(...lines);
     if (!options.quiet) for (const line of lines) console.error(line);
@@ -167,8 +173,18 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
   log(`build: bundling ${displayPath(entry)} (esbuild, ES2019, minified${options.mangle === false ? '' : `, ${options.mangle ?? 'private'} names mangled`})`);
   // The short names are fixed here, not by esbuild: the same sources give the same bundle, and no
   // short name equals a public member, an API or a built-in name (see mangle-names.ts).
-  if (options.mangle !== false) {
-    result.mangledNames = analyseMangleableNames({ entry, tsconfigPath: join(repoRoot, 'tsconfig.firmware.json'), scope: options.mangle ?? 'private' }).cache;
+  let analysis: MangleAnalysis | undefined;
+  if (options.mangle !== false || options.stripDocs !== false) {
+    analysis = analyseMangleableNames({ entry, tsconfigPath: join(repoRoot, 'tsconfig.firmware.json'), scope: options.mangle === false ? 'private' : (options.mangle ?? 'private') });
+  }
+  if (analysis !== undefined && options.mangle !== false) result.mangledNames = analysis.cache;
+  const stripCounter = { removed: 0 };
+  const plugins = [];
+  if (analysis !== undefined && options.stripDocs !== false) {
+    const verdict = strippableProps(analysis, documentationProps);
+    for (const [name, reason] of Object.entries(verdict.kept)) log(`build: keeping '${name}' properties: ${reason}`);
+    result.strippedProps = verdict.strip;
+    if (verdict.strip.length > 0) plugins.push(stripPropsPlugin(verdict.strip, stripCounter));
   }
   const mangled = Object.keys(result.mangledNames);
   const mangleOptions = mangled.length === 0 ? {} : { mangleProps: new RegExp(`^(?:${mangled.join('|')})$`), mangleCache: { ...result.mangledNames } };
@@ -190,6 +206,7 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
       external: espruinoModules,
       ...espruinoCodeOptions,
       ...mangleOptions,
+      plugins,
       sourcemap: 'external',
       sourcesContent: true,
       logLevel: 'silent',
@@ -199,6 +216,7 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
     if (js === undefined || map === undefined) throw new Error(`esbuild wrote no ${outFile} or ${mapFile}`);
     code = js.text;
     mapText = map.text;
+    result.strippedCount = stripCounter.removed;
   } catch (error) {
     const messages = (error as BuildFailure).errors;
     if (!Array.isArray(messages)) throw error;

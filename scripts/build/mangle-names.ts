@@ -15,6 +15,10 @@ export interface MangleAnalysis {
   kept: Record<string, KeepReason>;
   /** Names that must never be produced or mangled: public members, built-ins, API names. */
   reserved: Set<string>;
+  /** Property names the sources read (`o.x` not being assigned, `o['x']`). */
+  readNames: Set<string>;
+  /** Property names of values that meet the outside (JSON, APIs, enumeration, open types, string keys), with the first place found. */
+  crossing: Map<string, string>;
 }
 
 /** Words a short name must never be: Espruino's parser treats some as keywords even after a dot. */
@@ -141,7 +145,9 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
   const configFile = ts.readConfigFile(options.tsconfigPath, (path) => ts.sys.readFile(path));
   if (configFile.error !== undefined) throw new Error(ts.flattenDiagnosticMessageText(configFile.error.messageText, '\n'));
   const parsed = ts.parseJsonConfigFileContent(configFile.config, ts.sys, dirname(options.tsconfigPath));
-  const program = ts.createProgram([...parsed.fileNames, resolve(options.entry)], { ...parsed.options, noEmit: true });
+  // The entry and what it imports (what can be in the bundle), plus the project's declaration files.
+  const roots = [resolve(options.entry), ...parsed.fileNames.filter((file) => file.endsWith('.d.ts'))];
+  const program = ts.createProgram(roots, { ...parsed.options, noEmit: true });
   const checker = program.getTypeChecker();
 
   const scope = options.scope ?? 'private';
@@ -150,8 +156,12 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
   const candidates = new Map<string, number>();
   const kept: Record<string, KeepReason> = {};
   const reserved = new Set<string>();
-  const keep = (name: string | undefined, reason: string): void => {
+  const readNames = new Set<string>();
+  const passiveArguments = new Set<ts.Node>();
+  const crossing = new Map<string, string>();
+  const keep = (name: string | undefined, reason: string, crosses = false): void => {
     if (name === undefined) return;
+    if (crosses && !crossing.has(name)) crossing.set(name, reason);
     reserved.add(name);
     if (!(name in kept)) kept[name] = reason;
   };
@@ -197,7 +207,7 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
       for (const property of checker.getPropertiesOfType(type)) {
         const declarations = property.declarations ?? [];
         if (!declarations.some(projectDeclaration)) continue;
-        keep(property.name, reason);
+        keep(property.name, reason, true);
         keepMembersOfType(checker.getTypeOfSymbol(property), reason, depth + 1);
       }
     } finally {
@@ -276,9 +286,12 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
       } else if ((ts.isMethodDeclaration(node) || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node)) && ts.isObjectLiteralExpression(node.parent)) {
         declared(memberName(node.name), `object literal method at ${where(node)}`);
       } else if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) && identifierLike.test(node.text) && isKeyPosition(node)) {
-        keep(node.text, `string used as a key at ${where(node)}`);
+        keep(node.text, `string used as a key at ${where(node)}`, true);
       } else if (ts.isPropertyAccessExpression(node)) {
         const name = node.name.text;
+        const parent = node.parent;
+        const assigned = ts.isBinaryExpression(parent) && parent.left === node && parent.operatorToken.kind === ts.SyntaxKind.EqualsToken;
+        if (!assigned) readNames.add(name);
         const symbol = checker.getSymbolAtLocation(node.name);
         const declarations = symbol?.declarations ?? [];
         if (declarations.length === 0) keep(name, `read from an untyped value at ${where(node)}`);
@@ -296,6 +309,8 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
           (/^(JSON|Object|Reflect)$/.test(callee.expression.getText()) && !/^(defineProperty|getPrototypeOf)$/.test(callee.name.text)) ||
           /^(hasOwnProperty|propertyIsEnumerable)$/.test(callee.name.text));
         const external = declaration === undefined || (!isProjectSource(declaration.getSourceFile()) && (!libFile(declaration.getSourceFile()) || inspectingLib));
+        // Arguments of Array.isArray, push, Math.* ...: their `any` parameters read no keys.
+        if (declaration !== undefined && libFile(declaration.getSourceFile()) && !inspectingLib) for (const argument of node.arguments ?? []) passiveArguments.add(argument);
         if (external) {
           for (const argument of node.arguments ?? []) {
             const type = checker.getTypeAtLocation(argument);
@@ -314,7 +329,7 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
             while (ts.isAsExpression(inner) || ts.isTypeAssertionExpression(inner) || ts.isParenthesizedExpression(inner) || ts.isSatisfiesExpression(inner)) inner = inner.expression;
             flow(checker.getTypeAtLocation(inner), checker.getTypeAtLocation(node), `cast at ${where(node)}`);
           }
-        } else if (isValueExpression(node) && !ts.isAsExpression(node.parent) && !ts.isTypeAssertionExpression(node.parent) && !ts.isSatisfiesExpression(node.parent)) {
+        } else if (isValueExpression(node) && !passiveArguments.has(node) && !ts.isAsExpression(node.parent) && !ts.isTypeAssertionExpression(node.parent) && !ts.isSatisfiesExpression(node.parent)) {
           const contextual = checker.getContextualType(node);
           if (contextual !== undefined) flow(checker.getTypeAtLocation(node), contextual, `flows into a typed place at ${where(node)}`);
         }
@@ -350,7 +365,7 @@ export function analyseMangleableNames(options: AnalysisOptions): MangleAnalysis
   for (const name of Object.keys(cache).sort()) sortedCache[name] = cache[name]!;
   const keptPrivate: Record<string, KeepReason> = {};
   for (const name of [...candidates.keys()].sort()) if (name in kept) keptPrivate[name] = kept[name]!;
-  return { cache: sortedCache, privateNames: [...privateNames.keys()].sort(), kept: keptPrivate, reserved };
+  return { cache: sortedCache, privateNames: [...privateNames.keys()].sort(), kept: keptPrivate, reserved, readNames, crossing };
 }
 
 /**

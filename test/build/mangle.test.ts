@@ -9,6 +9,7 @@ import { EspruinoSandbox } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
 import { RealEspruino } from '../../hal-mocks/espruino-sandbox/real-espruino.ts';
 import { buildFirmware, repoRoot, topLevelCollisions, type BuildResult } from '../../scripts/build/build-firmware.ts';
 import { analyseMangleableNames, builtinPropertyNames, shortNames, type MangleAnalysis } from '../../scripts/build/mangle-names.ts';
+import { blankProps } from '../../scripts/build/strip-props.ts';
 
 const outputLines = [
   'bump 5 10',
@@ -16,6 +17,7 @@ const outputLines = [
   'json {"snapshotValue":7}',
   'point 3 settings 2x',
   'keys openKey,otherKey, sent {"payloadKey":3,"nested":{"deepKey":4}}',
+  'docs volts mV',
 ];
 const workDir = mkdtempSync(join(tmpdir(), 'tandem-mangle-test-'));
 const fixture = join(repoRoot, 'test', 'build', 'fixtures', 'mangle', 'main.ts');
@@ -27,7 +29,7 @@ let plain: BuildResult;
 beforeAll(async () => {
   analysis = analyseMangleableNames({ entry: fixture, tsconfigPath });
   mangled = await buildFirmware({ entry: fixture, outFile: join(workDir, 'mangled.js'), quiet: true });
-  plain = await buildFirmware({ entry: fixture, outFile: join(workDir, 'plain.js'), quiet: true, mangle: false });
+  plain = await buildFirmware({ entry: fixture, outFile: join(workDir, 'plain.js'), quiet: true, mangle: false, stripDocs: false });
 }, 30_000);
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
@@ -81,15 +83,19 @@ describe('build: mangling private members', () => {
   it('never mangles, nor produces, a built-in, an Espruino API or a public firmware name', () => {
     const builtins = builtinPropertyNames();
     for (const name of ['length', 'push', 'subarray', 'charCodeAt', 'toString', 'constructor', 'prototype', 'buffer']) expect(builtins.has(name), name).toBe(true);
-    // Espruino API members (espruino.d.ts, @types/espruino) and firmware interfaces are reserved.
-    for (const name of ['readJSON', 'write', 'on', 'end', 'CRC32', 'nowMs', 'sectorSize', 'deviceId', 'mqttPort']) expect(analysis.reserved.has(name), name).toBe(true);
-    for (const [original, short] of Object.entries(analysis.cache)) {
-      expect(analysis.reserved.has(original), original).toBe(false);
-      expect(analysis.reserved.has(short), short).toBe(false);
-      expect(builtins.has(short), short).toBe(false);
+    // The real firmware: Espruino API members (espruino.d.ts, @types/espruino), the config read
+    // from JSON and the public members of what it imports are reserved.
+    const firmware = analyseMangleableNames({ entry: join(repoRoot, 'firmware', 'main.ts'), tsconfigPath });
+    for (const name of ['readJSON', 'write', 'on', 'end', 'CRC32', 'memory', 'deviceId', 'mqttPort', 'secret', 'connect', 'info']) expect(firmware.reserved.has(name), name).toBe(true);
+    for (const result of [analysis, firmware]) {
+      for (const [original, short] of Object.entries(result.cache)) {
+        expect(result.reserved.has(original), original).toBe(false);
+        expect(result.reserved.has(short), short).toBe(false);
+        expect(builtins.has(short), short).toBe(false);
+      }
+      const shorts = Object.values(result.cache);
+      expect(new Set(shorts).size).toBe(shorts.length);
     }
-    const shorts = Object.values(analysis.cache);
-    expect(new Set(shorts).size).toBe(shorts.length);
   });
 
   it('hands out short names in a fixed order, skipping the names to avoid', () => {
@@ -99,6 +105,29 @@ describe('build: mangling private members', () => {
     expect(names).not.toContain('b');
     expect(names[53]).toBe('aa');
     expect(new Set(names).size).toBe(60);
+  });
+});
+
+describe('build: documentation properties', () => {
+  it('leaves out a string property nothing reads and keeps one that is read', () => {
+    expect(mangled.strippedProps).toEqual(['description']);
+    expect(mangled.strippedCount).toBe(1);
+    const code = readFileSync(mangled.outFile, 'utf8');
+    expect(code).not.toContain('only for people reading the schema');
+    expect(code).toContain('"mV"');
+    expect(plain.strippedProps).toEqual([]);
+    expect(readFileSync(plain.outFile, 'utf8')).toContain('only for people reading the schema');
+  });
+
+  it('blanks the property and its comma, keeping every line and column', () => {
+    const text = "const a = { x: 1, description: 'd',\n  y: 2, description: `t` /* c */ , z: { description: 'in' } };\nconst b = { description: f() };";
+    const result = blankProps('a.ts', text, new Set(['description']));
+    expect(result.removed).toBe(3);
+    expect(result.text.length).toBe(text.length);
+    expect(result.text.split('\n').map((line) => line.length)).toEqual(text.split('\n').map((line) => line.length));
+    // A value that runs code stays.
+    expect(result.text).toContain('description: f()');
+    expect(result.text.replace(/\s+/g, ' ')).toBe("const a = { x: 1, y: 2, z: { } }; const b = { description: f() };");
   });
 });
 
