@@ -52,10 +52,19 @@ export function run(args: string[]): Promise<number> {
     if (values['activity-ms'] !== undefined) sim.activityMs = parseWholeNumber('sim', 'activity-ms', values['activity-ms'], 700);
     if (values['converge-ms'] !== undefined) sim.convergeMs = parseWholeNumber('sim', 'converge-ms', values['converge-ms'], 8000);
     const save = values['no-save'] ? false : values.save ? true : seeds >= 50;
+    if (values['no-save'] && values.save) throw new UsageError('tandem sim: --save and --no-save contradict each other.');
 
-    console.log(`sim: ${seeds} seed(s) from ${firstSeed}, ${concurrency} at a time`);
+    console.log(`sim: ${seeds} seed(s) from ${firstSeed}, ${concurrency} at a time (Ctrl-C or SIGTERM: finish the runs under way, then summarise)`);
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      console.log('sim: stopping after the runs under way ...');
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
     const result = await runSweep({
-      seeds, firstSeed, concurrency, sim,
+      seeds, firstSeed, concurrency, sim, shouldStop: () => stopping,
       onRun: (run, done, sum) => {
         const unknown = run.violations.filter((v) => !(v.code in knownIssues));
         for (const violation of unknown) {
@@ -76,7 +85,7 @@ export function run(args: string[]): Promise<number> {
     printTable('sim: faults injected', ['kind', 'count'], Object.entries(result.faults).sort((a, b) => b[1] - a[1]).map(([kind, n]) => [kind, n]));
     printTable('sim: outcome', ['figure', 'value'], [
       ['runs', result.runs],
-      ['seeds', `${firstSeed}..${firstSeed + seeds - 1}`],
+      ['seeds', `${firstSeed}..${firstSeed + result.runs - 1}${result.runs < seeds ? ` (stopped early, ${seeds} asked)` : ''}`],
       ['converged', result.converged],
       ['events accepted', result.events],
       ['delivered exactly once', result.delivered - result.duplicated],
@@ -98,6 +107,7 @@ export function run(args: string[]): Promise<number> {
     }
     if (save) {
       mergeResults('sim', {
+        seedsAsked: seeds,
         runs: result.runs, firstSeed, events: result.events, delivered: result.delivered, lost: result.lost, lostPowerCut: result.lostPowerCut,
         droppedOverflow: result.droppedOverflow, duplicated: result.duplicated, corrupted: result.corrupted, diverged: result.diverged,
         stuck: result.stuck, converged: result.converged, faults: result.faults, violations: result.violations, seedsByCode: result.seedsByCode,

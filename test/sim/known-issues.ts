@@ -8,3 +8,6 @@ export const knownIssues: Record<string, string> = {
   'message-ack-lost': 'cloud-stub/sync-session.ts handleHello: the last message seq a HELLO reports is taken as acknowledged in the session but not stored (repository.ackMessages is not called), so a message whose MESSAGE_ACK was lost (window full, or retransmitted before HELLO and refused with "no session") stays "delivered" until it expires',
   'state-unacked': 'a device-owned state change stays unacknowledged with the session open after faults (root cause not isolated yet; the run prints the key and both versions)',
 };
+
+/** Codes of liveness failures: the healed fleet did not converge in time (not a loss by itself). */
+export const livenessCodes = new Set(['not-converged', 'hello-refused', 'message-ack-refused', 'no-session-after-welcome', 'message-ack-lost', 'state-unacked']);

@@ -33,6 +33,8 @@ export interface SweepOptions {
   firstSeed: number;
   concurrency: number;
   sim?: SimOptions;
+  /** Checked before each new seed: true stops the sweep early (the summary covers the runs done). */
+  shouldStop?: () => boolean;
   /** Called after every run (progress lines). */
   onRun?: (result: SimRunResult, done: number, summary: SweepSummary) => void;
 }
@@ -81,7 +83,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   let next = options.firstSeed;
   const end = options.firstSeed + options.seeds;
   const worker = async (): Promise<void> => {
-    while (next < end) {
+    while (next < end && !(options.shouldStop?.() ?? false)) {
       const seed = next++;
       const result = await runSimulation(seed, options.sim);
       addRun(summary, result, options.sim);
