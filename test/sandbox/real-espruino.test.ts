@@ -97,12 +97,12 @@ describe(`real Espruino binary (ESPRUINO_BIN=${binaryPath || 'unset'})`, () => {
     const lines: string[] = [];
     device = new RealEspruino({ binaryPath, workDir, bundlePath: probeBundlePath, onConsoleLine: (line) => lines.push(line) });
     void device.start();
-    await waitFor(() => lines.includes('tcp: received 2 bytes'), 'the probe to connect and receive', 8000);
-    expect(lines.some((line) => line.startsWith('probe on Espruino 2v'))).toBe(true);
+    await waitFor(() => lines.includes('tcp: received 2 bytes'), 'the probe to connect and receive', 15_000);
+    expect(lines.some((line) => line.startsWith('probe on Espruino 2v')), lines.join('|')).toBe(true);
     expect(lines).toContain('device emu-real, boot #1');
     expect(lines).toContain('network: no Wifi module, using the host network');
-    expect(lines).toContain(`tcp: connected to 127.0.0.1:${server.port}`);
-    await waitFor(() => lines.some((line) => /^tick 2, \d+ of \d+ JsVars free$/.test(line)), 'the timer', 5000);
+    expect(lines, lines.join('|')).toContain(`tcp: connected to 127.0.0.1:${server.port}`);
+    await waitFor(() => lines.some((line) => /^tick 2, \d+ of \d+ JsVars free$/.test(line)), 'the timer', 10_000);
     await device.stop();
 
     // Second run on the same espruino.flash, against a port nobody listens on: Linux builds throw
@@ -112,10 +112,10 @@ describe(`real Espruino binary (ESPRUINO_BIN=${binaryPath || 'unset'})`, () => {
     const again: string[] = [];
     device = new RealEspruino({ binaryPath, workDir, bundlePath: probeBundlePath, onConsoleLine: (line) => again.push(line) });
     void device.start();
-    await waitFor(() => again.filter((line) => line === 'tcp: failed').length >= 2, 'the refusal and its retry', 8000);
+    await waitFor(() => again.filter((line) => line === 'tcp: failed').length >= 2, 'the refusal and its retry', 15_000);
     expect(again).toContain('device emu-real, boot #2');
     expect(again.filter((line) => line.startsWith('Uncaught'))).toEqual([]);
-  }, 30_000);
+  }, 60_000);
 
   it.skipIf(!haveBinary)('boots firmware/main.ts, whatever its body: banner, config read, no uncaught error', async () => {
     const workDir = temporaryDir('espruino');
@@ -124,10 +124,10 @@ describe(`real Espruino binary (ESPRUINO_BIN=${binaryPath || 'unset'})`, () => {
     const lines: string[] = [];
     device = new RealEspruino({ binaryPath, workDir, bundlePath: mainBundlePath, onConsoleLine: (line) => lines.push(line) });
     const exited = device.start();
-    await waitFor(() => lines.some((line) => line.startsWith('Tandem firmware ')), 'the banner', 8000);
+    await waitFor(() => lines.some((line) => line.startsWith('Tandem firmware ')), 'the banner', 15_000);
     // Give it a few seconds of timers and sockets.
     const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('running'), 3000))]);
-    expect(code).toBe('running');
+    expect(code, `the interpreter exited: ${lines.slice(-8).join(' | ')}`).toBe('running');
     expect(lines.filter((line) => line.startsWith('Uncaught') || line.startsWith('ERROR config'))).toEqual([]);
   }, 30_000);
 });
