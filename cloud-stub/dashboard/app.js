@@ -191,7 +191,10 @@ async function refreshState(deviceId, render = true) {
   }
   if (render) {
     renderFleet();
-    if (deviceId === view.selected) renderState();
+    if (deviceId === view.selected) {
+      renderBadges();
+      renderState();
+    }
   }
 }
 
@@ -339,19 +342,21 @@ async function renderDetail() {
   if (id === null) return;
   $('detail-id').textContent = id;
   const entry = deviceEntry(id);
-  const badges = $('detail-badges');
-  const firmware = entry.state?.entries.find((e) => e.key === 'firmware')?.reportedValue;
-  badges.replaceChildren(
-    entry.record?.connected ? pill('connected', 'good') : pill('not connected', 'bad'),
-    pill(`firmware ${firmware ?? '?'}`),
-    pill(`desired v${entry.state?.desiredVersion ?? '?'}`),
-  );
+  renderBadges();
   renderState();
   renderHardware();
   if (!entry.eventsLoaded) await loadRecentEvents(id).catch(() => undefined);
   renderCharts();
   renderEvents();
   await Promise.all([renderMessages(), renderRpc()]).catch(() => undefined);
+}
+
+function renderBadges() {
+  const entry = deviceEntry(view.selected);
+  const firmware = entry.state?.entries.find((e) => e.key === 'firmware')?.reportedValue;
+  const connection = entry.record?.connected ? pill('connected', 'good') : pill('not connected', 'bad');
+  connection.dataset.testid = 'detail-connection';
+  $('detail-badges').replaceChildren(connection, pill(`firmware ${firmware ?? '?'}`), pill(`desired v${entry.state?.desiredVersion ?? '?'}`));
 }
 
 function renderState() {
@@ -476,7 +481,7 @@ function renderHardware() {
     led.firstChild.classList.toggle('on', fleet.led === true);
     led.lastChild.textContent = fleet.led === null ? 'unknown' : fleet.led ? 'on' : 'off';
     add('LED (device says)', led, 'hw-led');
-    add('Report interval (device says)', fleet.reportIntervalSec === null ? 'default (10 s)' : `${fleet.reportIntervalSec} s`, 'hw-interval');
+    add('Report interval (device says)', fleet.reportIntervalSec === null ? 'not said since boot' : `${fleet.reportIntervalSec} s`, 'hw-interval');
     add('On the wire', `${bytes(fleet.bytesSent)} sent, ${bytes(fleet.bytesReceived)} received`);
     add('Projected per month', fleet.projectedBytesPerMonth === null ? 'measuring (30 s)' : `${bytes(fleet.projectedBytesPerMonth)} (what a cellular plan would bill)`);
   }
@@ -630,6 +635,7 @@ function openStream() {
         const record = deviceEntry(update.deviceId).record;
         if (record) record.connected = update.connected;
         renderFleet();
+        if (update.deviceId === view.selected) renderBadges();
       }
       scheduleState(update.deviceId);
     });
