@@ -1,6 +1,7 @@
 // The embedded storage: one SQLite file (better-sqlite3, WAL) in the data directory. Calls are
 // synchronous underneath, so each transaction is kept small by the ingest group commit.
 import Database from 'better-sqlite3';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import {
@@ -259,8 +260,8 @@ export interface SqliteRepositoryOptions {
   /** The database file; created with its schema when absent. */
   path: string;
   /**
-   * `full` (default) fsyncs the WAL at every commit, so an acknowledged event survives power loss;
-   * `normal` survives a process crash only and is faster.
+   * `full` (default): every write resolves only after the WAL is on disk, so an acknowledged event
+   * survives power loss; `normal` survives a process crash only and is faster.
    */
   synchronous?: 'full' | 'normal';
   /** Run WAL checkpoints in a worker thread (default true; false: SQLite checkpoints at commit). */
@@ -279,11 +280,29 @@ export class SqliteRepository implements Repository {
   private lastSeenPending = new Map<string, number>();
   private lastSeenWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private lastSeenTimer: NodeJS.Timeout | null = null;
+  /**
+   * Durability without blocking the event loop: SQLite runs with synchronous=NORMAL (a commit
+   * writes the WAL but does not fsync it), and each write's promise resolves after an fdatasync
+   * of the WAL file on the libuv thread pool. One fdatasync covers every commit written before it
+   * started, so concurrent writers share it (fsync coalescing), and the event loop keeps serving
+   * sockets during the flush instead of sitting in the commit's fsync (about a fifth of the
+   * ingest time in the cloud benchmark's profile). Checkpoints stay safe: with NORMAL, SQLite
+   * syncs the WAL before each checkpoint and the database after it.
+   */
+  private readonly syncWal: boolean;
+  private readonly walPath: string;
+  private walHandle: FileHandle | null = null;
+  /** Writes issued and writes covered by a finished fdatasync, counted. */
+  private writesIssued = 0;
+  private writesSynced = 0;
+  private walSyncRunning: Promise<void> | null = null;
 
   constructor(options: SqliteRepositoryOptions) {
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma('synchronous = NORMAL');
+    this.syncWal = options.synchronous !== 'normal';
+    this.walPath = `${options.path}-wal`;
     // `tandem provision` may write while the cloud runs: wait for the lock instead of failing.
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(sqliteSchema);
@@ -322,11 +341,11 @@ export class SqliteRepository implements Repository {
     const info = this.db
       .prepare('INSERT INTO devices (device_id, secret_hash, created_at_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
       .run(deviceId, secretHash, nowMs);
-    return info.changes === 1;
+    return this.durably(info.changes === 1);
   }
 
   async replaceDeviceSecret(deviceId: string, secretHash: string): Promise<boolean> {
-    return this.db.prepare('UPDATE devices SET secret_hash = ? WHERE device_id = ?').run(secretHash, deviceId).changes === 1;
+    return this.durably(this.db.prepare('UPDATE devices SET secret_hash = ? WHERE device_id = ?').run(secretHash, deviceId).changes === 1);
   }
 
   async getDevice(deviceId: string): Promise<DeviceRecord | null> {
@@ -341,6 +360,32 @@ export class SqliteRepository implements Repository {
 
   async listDevices(): Promise<DeviceRecord[]> {
     return (this.db.prepare('SELECT * FROM devices ORDER BY device_id').all() as DeviceRow[]).map(toDevice);
+  }
+
+  /** Resolves when every write committed so far is on disk (see `syncWal`). */
+  private async durable(): Promise<void> {
+    if (!this.syncWal) return;
+    const target = ++this.writesIssued;
+    while (this.writesSynced < target) {
+      if (this.walSyncRunning !== null) {
+        await this.walSyncRunning;
+        continue;
+      }
+      const covered = this.writesIssued;
+      this.walSyncRunning = (async () => {
+        this.walHandle ??= await open(this.walPath, 'r');
+        await this.walHandle.datasync();
+        this.writesSynced = Math.max(this.writesSynced, covered);
+      })().finally(() => {
+        this.walSyncRunning = null;
+      });
+      await this.walSyncRunning;
+    }
+  }
+
+  private async durably<T>(result: T): Promise<T> {
+    await this.durable();
+    return result;
   }
 
   /**
@@ -366,19 +411,27 @@ export class SqliteRepository implements Repository {
       this.db.transaction(() => {
         for (const [deviceId, nowMs] of entries) this.updateLastSeen.run(nowMs, deviceId);
       })();
-      for (const waiter of waiters) waiter.resolve();
     } catch (error) {
       for (const waiter of waiters) waiter.reject(error as Error);
+      return;
     }
+    this.durable().then(
+      () => {
+        for (const waiter of waiters) waiter.resolve();
+      },
+      (error: Error) => {
+        for (const waiter of waiters) waiter.reject(error);
+      },
+    );
   }
 
   async ingestEvents(deviceId: string, epoch: number, rows: EventInput[], nowMs: number): Promise<IngestResult> {
     const results = this.runIngest([{ deviceId, epoch, rows }], nowMs);
-    return results[0]!;
+    return this.durably(results[0]!);
   }
 
   async ingestBatches(batches: IngestBatch[], nowMs: number): Promise<IngestResult[]> {
-    return this.runIngest(batches, nowMs);
+    return this.durably(this.runIngest(batches, nowMs));
   }
 
   async listEvents(deviceId: string, query: EventQuery): Promise<StoredEvent[]> {
@@ -448,7 +501,7 @@ export class SqliteRepository implements Repository {
       }
       return { outcome: 'applied', desiredVersion: bumped.desired_version };
     });
-    return transaction.immediate();
+    return this.durably(transaction.immediate());
   }
 
   async applyReported(deviceId: string, updates: ReportedUpdate[]): Promise<string[]> {
@@ -472,7 +525,7 @@ export class SqliteRepository implements Repository {
       }
       return applied;
     });
-    return transaction.immediate();
+    return this.durably(transaction.immediate());
   }
 
   async enqueueMessage(deviceId: string, body: unknown, ttlSec: number, nowMs: number, queuedMax: number): Promise<EnqueueMessageResult> {
@@ -490,7 +543,7 @@ export class SqliteRepository implements Repository {
         .run(deviceId, seq, JSON.stringify(body) ?? 'null', nowMs, nowMs + ttlSec * 1000);
       return { outcome: 'queued', seq };
     });
-    return transaction.immediate();
+    return this.durably(transaction.immediate());
   }
 
   async listMessages(deviceId: string): Promise<CloudMessage[]> {
@@ -511,23 +564,24 @@ export class SqliteRepository implements Repository {
     this.db.transaction(() => {
       for (const seq of seqs) update.run(deviceId, seq);
     })();
+    await this.durable();
   }
 
   async ackMessages(deviceId: string, uptoSeq: number): Promise<number> {
-    return this.db
+    return this.durably(this.db
       .prepare("UPDATE c2d_messages SET status = 'acked' WHERE device_id = ? AND seq <= ? AND status IN ('queued', 'delivered')")
-      .run(deviceId, uptoSeq).changes;
+      .run(deviceId, uptoSeq).changes);
   }
 
   async expireMessages(nowMs: number): Promise<CloudMessage[]> {
     const rows = this.db
       .prepare("UPDATE c2d_messages SET status = 'expired' WHERE status IN ('queued', 'delivered') AND expires_at_ms <= ? RETURNING *")
       .all(nowMs) as MessageRow[];
-    return rows.map(toMessage).sort((a, b) => (a.deviceId === b.deviceId ? a.seq - b.seq : a.deviceId < b.deviceId ? -1 : 1));
+    return this.durably(rows.map(toMessage).sort((a, b) => (a.deviceId === b.deviceId ? a.seq - b.seq : a.deviceId < b.deviceId ? -1 : 1)));
   }
 
   async purgeMessages(beforeMs: number): Promise<number> {
-    return this.db.prepare("DELETE FROM c2d_messages WHERE status IN ('acked', 'expired') AND created_at_ms < ?").run(beforeMs).changes;
+    return this.durably(this.db.prepare("DELETE FROM c2d_messages WHERE status IN ('acked', 'expired') AND created_at_ms < ?").run(beforeMs).changes);
   }
 
   async createRpcRequest(request: Omit<RpcRequest, 'status' | 'result'>): Promise<{ created: boolean; request: RpcRequest }> {
@@ -539,7 +593,7 @@ export class SqliteRepository implements Repository {
       .run(request.deviceId, request.idempotencyKey, request.route, toJsonText(request.args), request.createdAtMs, request.expiresAtMs);
     const stored = await this.getRpcRequest(request.deviceId, request.idempotencyKey);
     if (stored === null) throw new Error('rpc request vanished right after insert');
-    return { created: info.changes === 1, request: stored };
+    return this.durably({ created: info.changes === 1, request: stored });
   }
 
   async getRpcRequest(deviceId: string, idempotencyKey: string): Promise<RpcRequest | null> {
@@ -550,10 +604,10 @@ export class SqliteRepository implements Repository {
   }
 
   async completeRpcRequest(deviceId: string, idempotencyKey: string, status: RpcStatus, result: unknown): Promise<boolean> {
-    return (
+    return this.durably(
       this.db
         .prepare('UPDATE rpc_requests SET status = ?, result = ? WHERE device_id = ? AND idempotency_key = ?')
-        .run(status, toJsonText(result), deviceId, idempotencyKey).changes === 1
+        .run(status, toJsonText(result), deviceId, idempotencyKey).changes === 1,
     );
   }
 
@@ -587,7 +641,7 @@ export class SqliteRepository implements Repository {
   async openDownstreamCursor(route: string, initial: DownstreamCursor): Promise<DownstreamCursor> {
     this.db.prepare('INSERT INTO downstream_cursors (route, event_id, state_change_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(route, initial.eventId, initial.stateChangeId);
     const row = this.db.prepare('SELECT event_id, state_change_id FROM downstream_cursors WHERE route = ?').get(route) as { event_id: number; state_change_id: number };
-    return { eventId: row.event_id, stateChangeId: row.state_change_id };
+    return this.durably({ eventId: row.event_id, stateChangeId: row.state_change_id });
   }
 
   async advanceDownstreamCursor(route: string, stream: DownstreamStream, id: number, deadLetter?: Omit<DeadLetter, 'id'>): Promise<void> {
@@ -600,6 +654,7 @@ export class SqliteRepository implements Repository {
       }
       this.db.prepare(`UPDATE downstream_cursors SET ${column} = max(${column}, ?) WHERE route = ?`).run(id, route);
     })();
+    await this.durable();
   }
 
   async listDeadLetters(route: string, afterId: number, limit: number): Promise<DeadLetter[]> {
@@ -639,6 +694,9 @@ export class SqliteRepository implements Repository {
         worker.postMessage('stop');
       });
     }
+    while (this.walSyncRunning !== null) await this.walSyncRunning.catch(() => {});
+    await this.walHandle?.close().catch(() => {});
+    this.walHandle = null;
     if (this.db.open) this.db.close();
   }
 }
