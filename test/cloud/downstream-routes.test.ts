@@ -2,8 +2,9 @@
 // that fails and recovers (nothing lost, ingest never waits for it), dead letters after the maximum
 // attempts (inspectable over HTTP), state changes, a durable cursor across a restart, NDJSON files
 // per UTC day without duplicates after a crash between write and cursor.
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseDownstreamConfig, type RouteConfig } from '../../cloud-stub/downstream/config.ts';
@@ -198,6 +199,40 @@ describe('routes file', () => {
     const [ndjson] = routes({ routes: { files: { type: 'ndjson', dir: 'out' } } }, '/data');
     expect(ndjson!.destination).toEqual({ type: 'ndjson', dir: '/data/out' });
     expect(ndjson!.maxAttempts).toBe(0);
+  });
+});
+
+describe('tandem cloud --downstream', () => {
+  const tandem = join(import.meta.dirname, '..', '..', 'scripts', 'tandem.mjs');
+
+  it('a bad routes file gives one clear line and exit code 2', () => {
+    const temp = temporaryDir('tandem-downstream-cli-');
+    cleanups.push(() => temp.remove());
+    const file = join(temp.dir, 'routes.json');
+    writeFileSync(file, JSON.stringify({ routes: { hook: { type: 'webhook', url: 'https://example.com/', headers: { a: '${TANDEM_TEST_UNSET_VAR}' } } } }));
+    const result = spawnSync(process.execPath, [tandem, 'cloud', '--downstream', file, '--mqtt-port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', temp.dir], { encoding: 'utf8', timeout: 15_000, env: { ...process.env, MQTT_URL: '', DATABASE_URL: '' } });
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/downstream route 'hook'.*TANDEM_TEST_UNSET_VAR/)]);
+  });
+
+  it('runs the routes of the file: an NDJSON folder next to it receives what is committed', async () => {
+    const temp = temporaryDir('tandem-downstream-cli-ok-');
+    cleanups.push(() => temp.remove());
+    const file = join(temp.dir, 'routes.json');
+    writeFileSync(file, JSON.stringify({ routes: { files: { type: 'ndjson', dir: 'out' } } }));
+    const child = spawn(process.execPath, [tandem, 'cloud', '--downstream', file, '--mqtt-port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', join(temp.dir, 'data')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MQTT_URL: '', DATABASE_URL: '' } });
+    cleanups.push(() => new Promise<void>((resolve) => { if (child.exitCode !== null) resolve(); else { child.once('exit', () => resolve()); child.kill('SIGKILL'); } }));
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    await waitFor(() => /ready in/.test(output), 15_000, 'cloud ready');
+    expect(output).toMatch(/downstream: route 'files' \(ndjson .*out\)/);
+    const port = Number(/API on http:\/\/[^:]+:(\d+)/.exec(output)![1]);
+    const token = readFileSync(join(temp.dir, 'data', 'admin-token'), 'utf8').trim();
+    const status = (await (await fetch(`http://127.0.0.1:${port}/api/downstream`, { headers: { authorization: `Bearer ${token}` } })).json()) as { routes: Array<{ name: string; type: string }> };
+    expect(status.routes.map((r) => [r.name, r.type])).toEqual([['files', 'ndjson']]);
+    child.kill('SIGINT');
+    await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    expect(child.exitCode).toBe(0);
   });
 });
 
