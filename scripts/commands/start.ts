@@ -1,6 +1,7 @@
 // `tandem start` (`npm start`): the main job. Builds the firmware, starts the cloud stub with its
 // dashboard, provisions N devices and runs each as an emulated board over real TCP, until Ctrl-C.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { PortInUseError } from '../../cloud-stub/server.ts';
 import { RpcConfigError } from '../../cloud-stub/rpc-proxy.ts';
 import { parseOptions, parseWholeNumber, runCommand, UsageError } from '../cli.ts';
@@ -10,7 +11,7 @@ import { buildFirmwareBundle, defaultBundlePath } from './emulate.ts';
 export const summary = 'Run the cloud and a fleet of emulated devices with a live dashboard (the main job)';
 
 const usage = `Usage: tandem start [--devices N] [--espruino PATH] [--http-port N] [--mqtt-port N]
-                    [--host ADDR] [--data-dir DIR] [--quiet] [--seconds N]
+                    [--host ADDR] [--data-dir DIR] [--bundle FILE] [--quiet] [--seconds N]
 
 Builds dist/firmware.js, starts the cloud stub (embedded MQTT broker, SQLite, HTTP API and the
 dashboard), provisions devices demo-1 .. demo-N and boots each in its own emulated board with its
@@ -23,6 +24,7 @@ own flash image, connected over real TCP. Prints the dashboard address; Ctrl-C s
   --host ADDR     address the dashboard listens on (default 127.0.0.1; 0.0.0.0 for all)
   --data-dir DIR  cloud data and the devices' flash images (default .tandem/cloud); a second run
                   on the same folder keeps every device's state and events
+  --bundle FILE   run this firmware bundle instead of building firmware/main.ts first
   --quiet         do not print the devices' console lines
   --seconds N     stop after N seconds (default: run until Ctrl-C)`;
 
@@ -33,6 +35,22 @@ function port(flag: string, value: string | undefined, fallback: number): number
   const number = parseWholeNumber('start', flag, value, fallback);
   if (number > 65535) throw new UsageError(`tandem start: --${flag} must be from 0 to 65535, got ${number}.`);
   return number;
+}
+
+/** Throws a UsageError with `message` when `port` (non-zero) cannot be listened on at `host`. */
+async function assertPortFree(host: string, port: number, message: string): Promise<void> {
+  if (port === 0) return;
+  const server = createServer();
+  const problem = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error));
+    server.listen(port, host, () => resolve(null));
+  });
+  if (problem === null) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return;
+  }
+  if (problem.code === 'EADDRINUSE') throw new UsageError(`tandem start: ${message}`);
+  throw new UsageError(`tandem start: cannot listen on ${host}:${port} (${problem.code ?? problem.message}). Pick another --host or port.`);
 }
 
 function waitForStop(seconds: number | undefined): Promise<string> {
@@ -61,6 +79,7 @@ export function run(args: string[]): Promise<number> {
       'mqtt-port': { type: 'string' },
       host: { type: 'string' },
       'data-dir': { type: 'string' },
+      bundle: { type: 'string' },
       quiet: { type: 'boolean' },
       seconds: { type: 'string' },
     });
@@ -82,9 +101,24 @@ export function run(args: string[]): Promise<number> {
       throw new UsageError(`tandem start: no Espruino binary at ${binary}. Pass --espruino PATH to a Linux build, or unset ESPRUINO_BIN to use the sandbox.`);
     }
 
+    if (values.bundle !== undefined && !existsSync(values.bundle)) {
+      throw new UsageError(`tandem start: no firmware bundle at ${values.bundle}. Build one with \`npx tandem build\`, or leave out --bundle.`);
+    }
+    // Taken ports are found before the build, so the answer comes in a second, not after it.
+    const host = values.host ?? '127.0.0.1';
+    await assertPortFree(host, httpPort, `HTTP port ${httpPort} is already in use. Choose another with --http-port N (0 picks a free one).`);
+    await assertPortFree('127.0.0.1', mqttPort, `MQTT port ${mqttPort} is already in use. Choose another with --mqtt-port N, or leave it out to pick a free one.`);
+
     const started = Date.now();
-    console.log('[1/5] building the firmware ...');
-    const bundlePath = await buildFirmwareBundle(defaultBundlePath, true);
+    let bundlePath: string;
+    if (values.bundle !== undefined) {
+      bundlePath = values.bundle;
+      console.log(`[1/5] using the firmware bundle ${bundlePath} ...`);
+    } else {
+      console.log('[1/5] building the firmware (gate, minifier, size budget; about 10 s) ...');
+      bundlePath = await buildFirmwareBundle(defaultBundlePath, true);
+      console.log(`      ${bundlePath}: ${statSync(bundlePath).size} bytes, built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
     let fleet;
     try {
       fleet = await startFleet({

@@ -291,6 +291,8 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
   const log = options.log ?? ((line: string) => console.log(line));
   const dataDir = options.dataDir !== undefined ? resolve(options.dataDir) : resolveDataDir();
   const fleetDir = join(dataDir, 'fleet');
+  // Absolute: a real interpreter runs in the device's own folder.
+  const bundlePath = resolve(options.bundlePath);
   mkdirSync(fleetDir, { recursive: true, mode: 0o700 });
   const cleanups: Array<() => Promise<void> | void> = [];
   const stopAll = async (): Promise<void> => {
@@ -385,7 +387,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
         writeDeviceConfig(join(deviceDir, 'device-config.json'), config);
         const imagePath = join(deviceDir, 'espruino.flash');
         writeDeviceConfigToFlash(imagePath, config);
-        device = new SandboxDevice(deviceId, options.bundlePath, imagePath, options.onDeviceLine);
+        device = new SandboxDevice(deviceId, bundlePath, imagePath, options.onDeviceLine);
       } else {
         // The real interpreter reaches the broker through a relay that counts bytes and can cut it.
         const relay = new LinkRelay('127.0.0.1', mqttPort);
@@ -393,7 +395,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
         cleanups.push(() => relay.close());
         writeDeviceConfig(join(deviceDir, 'device-config.json'), buildDeviceConfig(base));
         await writeDeviceConfigWithBinary(binary, deviceDir, buildDeviceConfig({ ...base, mqttPort: relay.port }));
-        device = new RealEspruinoDevice(deviceId, binary, deviceDir, options.bundlePath, relay, options.onDeviceLine);
+        device = new RealEspruinoDevice(deviceId, binary, deviceDir, bundlePath, relay, options.onDeviceLine);
       }
       devices.set(deviceId, device);
       await device.start();
