@@ -18,6 +18,8 @@ cloud stub and 2-3 device cores over real TCP behind fault proxies, injects faul
 seed, heals, waits for the fleet to converge and checks the invariants (test/sim/README.md).
 
   --faults K1,K2     only these fault kinds (${faultKinds.join(', ')})
+  --cloud-process    slower mode: the cloud stub runs as a child process, and cloud-kill faults
+                     kill -9 it mid-sync; a new one starts on the same data directory
   --activity-ms MS   how long faults and workload run per seed (default 700)
   --converge-ms MS   how long the healed fleet may take to converge (default 8000)
   --every N          progress line every N runs (default: about 20 lines in all)
@@ -31,7 +33,7 @@ export function run(args: string[]): Promise<number> {
     const { values } = parseOptions('sim', args, {
       help: { type: 'boolean' }, seeds: { type: 'string' }, seed: { type: 'string' }, concurrency: { type: 'string' },
       faults: { type: 'string' }, every: { type: 'string' }, 'activity-ms': { type: 'string' }, 'converge-ms': { type: 'string' },
-      save: { type: 'boolean' }, 'no-save': { type: 'boolean' },
+      save: { type: 'boolean' }, 'no-save': { type: 'boolean' }, 'cloud-process': { type: 'boolean' },
     });
     if (values.help) {
       console.log(usage);
@@ -49,6 +51,7 @@ export function run(args: string[]): Promise<number> {
       for (const kind of kinds) if (!(faultKinds as readonly string[]).includes(kind)) throw new UsageError(`tandem sim: unknown fault kind '${kind}'. Known: ${faultKinds.join(', ')}.`);
       sim.kinds = kinds as FaultKind[];
     }
+    if (values['cloud-process']) sim.cloudProcess = true;
     if (values['activity-ms'] !== undefined) sim.activityMs = parseWholeNumber('sim', 'activity-ms', values['activity-ms'], 700);
     if (values['converge-ms'] !== undefined) sim.convergeMs = parseWholeNumber('sim', 'converge-ms', values['converge-ms'], 8000);
     const save = values['no-save'] ? false : values.save ? true : seeds >= 50;

@@ -11,19 +11,19 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { overflowDropOldest, overflowRejectNewest } from '../../firmware/core/event-cache.ts';
-import { cloudMessagesQueuedPerDeviceMax, mqttInFlightMessagesMax } from '../../firmware/protocol/limits.ts';
+import { mqttInFlightMessagesMax } from '../../firmware/protocol/limits.ts';
 import { keyIdOf } from '../../firmware/protocol/state-template.ts';
 import { demoStateTemplate } from '../../firmware/protocol/templates/demo-state.ts';
 import { eventsDroppedTemplate } from '../../firmware/protocol/templates/events-dropped.ts';
 import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
 import { seededRandom } from '../../hal-mocks/flash-simulator.ts';
 import { TcpFaultProxy } from '../../hal-mocks/tcp-fault-proxy.ts';
-import { CountingUpstream, SimCloud } from './sim-cloud.ts';
+import { ChildSimCloud, CountingUpstream, SimCloud, type SimCloudApi } from './sim-cloud.ts';
 import { SimDevice } from './sim-device.ts';
 
 export const faultKinds = [
   'link-cut', 'partition', 'stall', 'dup-uplink', 'dup-downlink', 'power-cut', 'torn-write', 'reset',
-  'cloud-restart', 'flash-worn', 'clock-jump', 'clock-skip',
+  'cloud-restart', 'cloud-kill', 'flash-worn', 'clock-jump', 'clock-skip',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
@@ -36,6 +36,11 @@ export interface SimOptions {
   convergeMs?: number;
   /** Faults that may be drawn (default: all but flash-worn, see README.md). */
   kinds?: readonly FaultKind[];
+  /**
+   * Run the cloud stub as a child process (slower): `cloud-kill` faults SIGKILL it mid-sync and a
+   * new one starts on the same data directory. Duplicated downlinks are not injected in this mode.
+   */
+  cloudProcess?: boolean;
   /** Faults per run: drawn from [min, max] (default 3..8). */
   faultsMin?: number;
   faultsMax?: number;
@@ -79,7 +84,7 @@ export interface SimRunResult {
 
 /** The command that replays one seed. */
 export function replayCommand(seed: number, options: SimOptions = {}): string {
-  const extra = options.kinds !== undefined ? ` --faults ${options.kinds.join(',')}` : '';
+  const extra = (options.kinds !== undefined ? ` --faults ${options.kinds.join(',')}` : '') + (options.cloudProcess === true ? ' --cloud-process' : '');
   return `npm run sim -- --seed ${seed} --seeds 1${extra}`;
 }
 
@@ -121,7 +126,7 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
   const below = (n: number): number => Math.floor(random() * n);
   const deviceCount = options.devices ?? 2 + below(2);
   const activityMs = options.activityMs ?? 700;
-  const kinds = options.kinds ?? faultKinds.filter((kind) => kind !== 'flash-worn');
+  const kinds = options.kinds ?? faultKinds.filter((kind) => kind !== 'flash-worn' && (kind !== 'cloud-kill' || options.cloudProcess === true) && (kind !== 'dup-downlink' || options.cloudProcess !== true));
   const faultsMin = options.faultsMin ?? 3;
   const faultsMax = options.faultsMax ?? 8;
   const violations: Violation[] = [];
@@ -153,7 +158,7 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
 
   const dataDir = mkdtempSync(join(tmpdir(), 'tandem-sim-'));
   const upstream = new CountingUpstream();
-  const cloud = new SimCloud(dataDir, upstream, seededRandom(seed ^ 0x5eed));
+  const cloud: SimCloudApi = options.cloudProcess === true ? new ChildSimCloud(dataDir, upstream) : new SimCloud(dataDir, upstream, seededRandom(seed ^ 0x5eed));
   const proxies: TcpFaultProxy[] = [];
   const devices: SimDevice[] = [];
   const partitioned = new Set<number>();
@@ -228,27 +233,19 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
     }
     // Cloud workload: desired changes and cloud-to-device messages.
     intervals.push(setInterval(() => {
-      const running = cloud.running;
-      if (running === null || healing) return;
+      if (!cloud.isRunning || healing) return;
       const target = devices[below(devices.length)]!;
       const deviceId = target.deviceId;
-      const repository = running.context.repository;
-      const live = running.context.live;
       const kind = random();
       const ledValue = random() < 0.5;
       const interval = 5 + below(600);
       cloudBusy = cloudBusy.then(async () => {
         try {
           if (kind < 0.5) {
-            const state = await repository.getState(deviceId);
-            const result = await repository.patchDesired(deviceId, state?.desiredVersion ?? 0, kind < 0.25 ? { led: ledValue } : { reportIntervalSec: interval }, Date.now());
-            if (result.outcome === 'applied') live.publish({ type: 'desired', deviceId, desiredVersion: result.desiredVersion, keys: ['led', 'reportIntervalSec'] });
+            await cloud.patchDesired(deviceId, kind < 0.25 ? { led: ledValue } : { reportIntervalSec: interval });
           } else {
-            const result = await repository.enqueueMessage(deviceId, { k: interval }, 120, Date.now(), cloudMessagesQueuedPerDeviceMax);
-            if (result.outcome === 'queued') {
-              messagesQueued.get(deviceId)!.push(result.seq);
-              live.publish({ type: 'message-queued', deviceId, seq: result.seq });
-            }
+            const seq = await cloud.enqueueMessage(deviceId, { k: interval });
+            if (seq !== null) messagesQueued.get(deviceId)!.push(seq);
           }
         } catch {
           // The cloud stopped under the call (a restart fault): nothing was queued.
@@ -271,7 +268,7 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
 
     // The faults, at their times.
     const healTarget = (index: number): void => {
-      if (partitioned.has(index) || cloud.running === null) return;
+      if (partitioned.has(index) || !cloud.isRunning) return;
       proxies[index]!.options.targetPort = cloud.mqttPort;
     };
     const t0 = performance.now();
@@ -319,10 +316,12 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
         case 'reset':
           sim.resetNow('reset');
           break;
-        case 'cloud-restart': {
+        case 'cloud-restart':
+        case 'cloud-kill': {
           const downMs = 10 + Math.floor(fault.amount * 150);
           await cloudBusy;
-          await cloud.stop();
+          if (fault.kind === 'cloud-kill') await cloud.kill();
+          else await cloud.stop();
           await sleep(downMs);
           await cloud.start();
           for (let i = 0; i < proxies.length; i++) {
@@ -397,16 +396,16 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
     for (const timer of timeouts) clearTimeout(timer);
     for (const sim of devices) sim.stop();
     for (const proxy of proxies) await proxy.close();
-    await cloud.stop();
+    await cloud.close();
     await upstream.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 /** Null once everything is delivered, acknowledged and agreed (the final sync is over), else why not. */
-async function notConverged(devices: SimDevice[], cloud: SimCloud, rpcCalls: Map<number, RpcCall>): Promise<string | null> {
-  const running = cloud.running;
-  if (running === null) return 'the cloud is down';
+async function notConverged(devices: SimDevice[], cloud: SimCloudApi, rpcCalls: Map<number, RpcCall>): Promise<string | null> {
+  const repository = cloud.repository;
+  if (!cloud.isRunning || repository === null) return 'the cloud is down';
   for (let index = 0; index < devices.length; index++) {
     const sim = devices[index]!;
     const id = sim.deviceId;
@@ -417,7 +416,7 @@ async function notConverged(devices: SimDevice[], cloud: SimCloud, rpcCalls: Map
     if (device.cache.totalCount() > 0) return `${id} still holds ${device.cache.totalCount()} events (oldest seq ${device.cache.oldestSeq()}, in flight ${device.mqtt.inFlight()})`;
     if (device.cache.droppedCount > 0) return `${id} has ${device.cache.droppedCount} drops not reported`;
     if (device.state.changedCount() > 0) {
-      const state = await running.context.repository.getState(id);
+      const state = await repository.getState(id);
       const changed = demoStateTemplate.fields.map((f, k) => ({ name: f.name, k })).filter((f) => device.state.isChanged(f.k))
         .map((f) => {
           const entry = state?.entries.find((e) => e.key === f.name);
@@ -426,10 +425,10 @@ async function notConverged(devices: SimDevice[], cloud: SimCloud, rpcCalls: Map
       return `${id} has ${device.state.changedCount()} state changes not acknowledged (${changed.join('; ')})`;
     }
     for (const [n, call] of rpcCalls) if (call.device === index && call.boot === sim.boots && call.results.length === 0) return `${id} waits for RPC ${n}`;
-    const messages = await running.context.repository.listMessages(id);
+    const messages = await repository.listMessages(id);
     const open = messages.filter((m) => m.status !== 'acked' && m.status !== 'expired');
     if (open.length > 0) return `${id} has ${open.length} messages not acknowledged (first seq ${open[0]!.seq} ${open[0]!.status}, applied ${sim.applied.get(open[0]!.seq) ?? 0} times)`;
-    const state = await running.context.repository.getState(id);
+    const state = await repository.getState(id);
     for (const entry of state?.entries ?? []) {
       const keyId = keyIdOf(demoStateTemplate, entry.key);
       if (entry.desiredVersion !== null && device.state.version(keyId) !== entry.desiredVersion) return `${id} holds ${entry.key} v${device.state.version(keyId)}, the cloud desires v${entry.desiredVersion}`;
@@ -477,17 +476,16 @@ interface InvariantOutcome {
 }
 
 async function checkInvariants(
-  devices: SimDevice[], cloud: SimCloud, upstream: CountingUpstream, messagesQueued: Map<string, number[]>,
+  devices: SimDevice[], cloud: SimCloudApi, upstream: CountingUpstream, messagesQueued: Map<string, number[]>,
   rpcCalls: Map<number, RpcCall>, violations: Violation[], converged: boolean,
 ): Promise<InvariantOutcome> {
   const violate = (code: string, message: string): void => {
     violations.push({ code, message });
   };
   const outcome: InvariantOutcome = { stuck: 0, events: 0, delivered: 0, lost: 0, lostPowerCut: 0, droppedOverflow: 0, duplicated: 0, corrupted: 0, diverged: 0, messages: 0 };
-  const running = cloud.running;
-  if (running === null) throw new Error('the cloud must be running for the checks');
-  await running.context.transport.whenIdle();
-  const repository = running.context.repository;
+  const repository = cloud.repository;
+  if (!cloud.isRunning || repository === null) throw new Error('the cloud must be running for the checks');
+  await cloud.whenIdle();
   const names = ['ts', 'temp', 'hum', 'batt'];
 
   for (const sim of devices) {
