@@ -2,7 +2,7 @@
 // hub, HTTP API and housekeeping, wired together. `startCloud` is what `npx tandem cloud`,
 // `npm start` and the tests run in-process; `stop()` undoes it in reverse order.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { cloudMessageRetentionMs } from '../firmware/protocol/limits.ts';
+import { cloudMessageRetentionMs, stateChangeRetentionMs } from '../firmware/protocol/limits.ts';
 import { resolve } from 'node:path';
 import { listen, EmbeddedBroker } from './embedded-broker.ts';
 import { ExternalBroker } from './external-broker.ts';
@@ -277,7 +277,10 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
       repository
         .expireMessages(now())
         .then(async (expired) => {
-          if (purge) await repository.purgeMessages(now() - cloudMessageRetentionMs);
+          if (purge) {
+            await repository.purgeMessages(now() - cloudMessageRetentionMs);
+            await repository.purgeStateChanges(now() - stateChangeRetentionMs);
+          }
           return expired;
         })
         .then((expired) => {

@@ -567,6 +567,14 @@ export class PostgresRepository implements Repository {
     }));
   }
 
+  async purgeStateChanges(beforeTs: number): Promise<number> {
+    const result = await this.pool.query(
+      'DELETE FROM state_changes WHERE ts < $1 AND id <= coalesce((SELECT min(state_change_id) FROM downstream_cursors), 9007199254740991)',
+      [beforeTs],
+    );
+    return result.rowCount ?? 0;
+  }
+
   async countDeadLetters(route: string): Promise<number> {
     const result = await this.pool.query('SELECT count(*) AS n FROM downstream_dead_letters WHERE route = $1', [route]);
     return num((result.rows[0] as Row).n);

@@ -226,6 +226,12 @@ export interface Repository {
   advanceDownstreamCursor(route: string, stream: DownstreamStream, id: number, deadLetter?: Omit<DeadLetter, 'id'>): Promise<void>;
   /** Dead letters of a route with id > afterId, oldest first. */
   listDeadLetters(route: string, afterId: number, limit: number): Promise<DeadLetter[]>;
+  /**
+   * Deletes state changes older than `beforeTs` that every route's cursor has passed (all of them
+   * when no route exists); returns how many. Keeps the log bounded without losing anything a route
+   * still has to deliver.
+   */
+  purgeStateChanges(beforeTs: number): Promise<number>;
   countDeadLetters(route: string): Promise<number>;
 
   queueDepths(): Promise<QueueDepths>;

@@ -672,6 +672,13 @@ export class SqliteRepository implements Repository {
     }));
   }
 
+  async purgeStateChanges(beforeTs: number): Promise<number> {
+    const deleted = this.db
+      .prepare('DELETE FROM state_changes WHERE ts < ? AND id <= coalesce((SELECT min(state_change_id) FROM downstream_cursors), 9007199254740991)')
+      .run(beforeTs).changes;
+    return this.durably(deleted);
+  }
+
   async countDeadLetters(route: string): Promise<number> {
     return (this.db.prepare('SELECT count(*) AS n FROM downstream_dead_letters WHERE route = ?').get(route) as { n: number }).n;
   }

@@ -129,3 +129,5 @@ export const downstreamRoutesMax = 32;
 export const downstreamDeadLettersPageMax = 100;
 /** RPC requests one page of a device's RPC log returns at most. */
 export const rpcLogPageRowsMax = 200;
+/** State changes every route has delivered are purged after this long (7 days). */
+export const stateChangeRetentionMs = 604800000;

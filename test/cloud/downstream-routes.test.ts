@@ -1,6 +1,7 @@
 // Downstream routes of a cloud started in-process (SQLite file, real HTTP on loopback): a webhook
 // that fails and recovers (nothing lost, ingest never waits for it), dead letters after the maximum
-// attempts (inspectable over HTTP), state changes, a durable cursor across a restart, NDJSON files
+// attempts (inspectable over HTTP), state changes, a durable cursor across a restart, the purge of the
+// state-change log (SQLite and PostgreSQL), `tandem cloud --downstream`, NDJSON files
 // per UTC day without duplicates after a crash between write and cursor.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -11,7 +12,10 @@ import { parseDownstreamConfig, type RouteConfig } from '../../cloud-stub/downst
 import { NdjsonDestination } from '../../cloud-stub/downstream/ndjson.ts';
 import { provisionDevice } from '../../cloud-stub/provisioning.ts';
 import { startCloud, type RunningCloud } from '../../cloud-stub/server.ts';
-import type { EventInput, StoredEvent } from '../../cloud-stub/storage/repository.ts';
+import type { EventInput, Repository, StoredEvent } from '../../cloud-stub/storage/repository.ts';
+import { SqliteRepository } from '../../cloud-stub/storage/sqlite-repository.ts';
+import { dropPostgresSchema, PostgresRepository } from '../../cloud-stub/storage/postgres-repository.ts';
+import { randomBytes } from 'node:crypto';
 import { temporaryDir, waitFor } from './helpers.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -184,6 +188,45 @@ describe('webhook route', () => {
     await cloud.context.ingest.ingest('dev-d', 1, rows(4, 2));
     await waitFor(() => receiver.bodies.length > 0, 3000, 'delivery');
     expect(receiver.bodies.flatMap((b) => b.items.map((item) => item.seq))).toEqual([4, 5]);
+  });
+});
+
+/** The log is purged only behind every route's cursor; run against both stores. */
+async function stateChangePurgeContract(repository: Repository): Promise<void> {
+  await repository.createDevice('dev-p', 'x', 0);
+  await repository.applyReported('dev-p', [
+    { key: 'a', value: 1, version: 1, ts: 1000 },
+    { key: 'b', value: 2, version: 1, ts: 2000 },
+    { key: 'c', value: 3, version: 1, ts: 3000 },
+  ]);
+  const ids = (await repository.stateChangesAfter(0, 10)).map((change) => change.id);
+  expect(ids).toHaveLength(3);
+  // No route: only age counts.
+  expect(await repository.purgeStateChanges(1500)).toBe(1);
+  // A route that has delivered nothing holds everything back, however old.
+  await repository.openDownstreamCursor('slow', { eventId: 0, stateChangeId: 0 });
+  expect(await repository.purgeStateChanges(10_000)).toBe(0);
+  await repository.advanceDownstreamCursor('slow', 'state', ids[1]!);
+  expect(await repository.purgeStateChanges(10_000)).toBe(1);
+  expect((await repository.stateChangesAfter(0, 10)).map((change) => change.id)).toEqual([ids[2]]);
+}
+
+describe('state-change log', () => {
+  it('is purged by age, but never past a route that has not delivered it (SQLite)', async () => {
+    const temp = temporaryDir('tandem-purge-');
+    cleanups.push(() => temp.remove());
+    const repository = new SqliteRepository({ path: join(temp.dir, 'tandem.sqlite') });
+    cleanups.push(() => repository.close());
+    await stateChangePurgeContract(repository);
+  });
+
+  it('is purged by age, but never past a route that has not delivered it (PostgreSQL)', async () => {
+    const connectionString = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const schema = `tandem_test_${randomBytes(6).toString('hex')}`;
+    cleanups.push(() => dropPostgresSchema(connectionString, schema));
+    const repository = await PostgresRepository.open({ connectionString, schema, poolSize: 2 });
+    cleanups.push(() => repository.close());
+    await stateChangePurgeContract(repository);
   });
 });
 
