@@ -3,8 +3,14 @@
 // From PROFILE.md: keep stdin an open pipe (at end-of-file the stock build reads garbage as
 // console input); a banner comes first; lines end in \r\n and carry prompt fragments.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { deviceConfigFileName, type DeviceConfig } from '../../firmware/protocol/device-config.ts';
+import { EspruinoStorage } from './storage.ts';
+
+/** Storage geometry of the Linux build in the ESP32 format: espruino.flash is 224 pages of 4096 bytes. */
+const linuxFlashPageBytes = 4096;
+const linuxFlashPageCount = 224;
 
 export interface RealEspruinoOptions {
   binaryPath: string;
@@ -12,6 +18,12 @@ export interface RealEspruinoOptions {
   workDir: string;
   bundlePath: string;
   onConsoleLine?: (line: string) => void;
+  /**
+   * 'file' (default) runs the bundle as a file: Espruino then holds its whole source in JsVars.
+   * 'storage' first stores it as boot code (.bootcde) and boots from it, as a flashed board does
+   * (see real-espruino-boot.ts); use it for bundles too big for RAM.
+   */
+  bootFrom?: 'file' | 'storage';
 }
 
 /**
@@ -103,14 +115,33 @@ export class RealEspruino {
     this.options = options;
   }
 
-  /** Starts the interpreter on the bundle; resolves with its exit code when it ends. */
+  /**
+   * Starts the interpreter on the bundle; resolves with its exit code when it ends. With
+   * bootFrom 'storage' the bundle is stored as .bootcde first (call `await install()` before).
+   */
   start(): Promise<number> {
     if (this.child !== undefined) throw new Error('RealEspruino: already started');
     const onLine = this.options.onConsoleLine ?? ((line: string) => process.stdout.write(`${line}\n`));
-    const { child, exited } = spawnEspruino(this.options.binaryPath, [this.options.bundlePath], this.options.workDir, onLine);
+    // `-e` with no code of its own runs the stored .bootcde, as a board does at power-on.
+    const args = this.options.bootFrom === 'storage' ? ['-e', ''] : [this.options.bundlePath];
+    const { child, exited } = spawnEspruino(this.options.binaryPath, args, this.options.workDir, onLine);
     this.child = child;
     this.exited = exited;
     return exited;
+  }
+
+  /**
+   * bootFrom 'storage': writes the bundle into the interpreter's Storage as .bootcde. The sandbox's
+   * EspruinoStorage writes espruino.flash byte for byte as the Linux build does (a parity test
+   * checks it), so this takes milliseconds instead of one interpreter run per chunk.
+   */
+  install(): void {
+    const storage = new EspruinoStorage({ pageBytes: linuxFlashPageBytes, pageCount: linuxFlashPageCount, imagePath: join(this.options.workDir, 'espruino.flash') });
+    try {
+      storage.write('.bootcde', readFileSync(this.options.bundlePath, 'latin1'));
+    } finally {
+      storage.close();
+    }
   }
 
   /** Ends the interpreter: SIGTERM, then SIGKILL if it is still there after a second. */
@@ -119,7 +150,8 @@ export class RealEspruino {
     const exited = this.exited;
     if (child === undefined || exited === undefined) return;
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
+      // In REPL mode (-e) SIGTERM only interrupts JS: there SIGKILL ends it.
+      child.kill(this.options.bootFrom === 'storage' ? 'SIGKILL' : 'SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 1000);
       await exited;
       clearTimeout(timer);

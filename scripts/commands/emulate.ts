@@ -114,8 +114,10 @@ export function run(args: string[]): Promise<number> {
     if (binary !== undefined) {
       console.log(`[2/3] writing the device config into ${join(flashDir, 'espruino.flash')} ...`);
       await writeDeviceConfigWithBinary(binary, flashDir, config);
-      console.log(`[3/3] running ${bundlePath} in ${binary} (Ctrl-C stops) ...`);
-      const device = new RealEspruino({ binaryPath: binary, workDir: flashDir, bundlePath, onConsoleLine: printLine });
+      console.log(`[3/3] storing ${bundlePath} as boot code and booting ${binary} from it, as a flashed board boots (Ctrl-C stops) ...`);
+      // Booted from Storage: run as a file, Espruino would hold the whole source in JsVars.
+      const device = new RealEspruino({ binaryPath: binary, workDir: flashDir, bundlePath, bootFrom: 'storage', onConsoleLine: printLine });
+      device.install();
       const exited = device.start();
       const reason = await waitForStop(seconds, exited.then((code) => `the interpreter exited with code ${code}`));
       await device.stop();

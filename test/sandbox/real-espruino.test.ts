@@ -117,12 +117,15 @@ describe(`real Espruino binary (ESPRUINO_BIN=${binaryPath || 'unset'})`, () => {
     expect(again.filter((line) => line.startsWith('Uncaught'))).toEqual([]);
   }, 60_000);
 
-  it.skipIf(!haveBinary)('boots firmware/main.ts, whatever its body: banner, config read, no uncaught error', async () => {
+  it.skipIf(!haveBinary)('boots firmware/main.ts from Storage, whatever its body: banner, config read, no uncaught error', async () => {
     const workDir = temporaryDir('espruino');
     server = await startServer();
     await writeDeviceConfigWithBinary(binaryPath, workDir, { deviceId: 'emu-real', secret: 's', mqttHost: '127.0.0.1', mqttPort: server.port, tls: false });
     const lines: string[] = [];
-    device = new RealEspruino({ binaryPath, workDir, bundlePath: mainBundlePath, onConsoleLine: (line) => lines.push(line) });
+    // As a flashed board boots: from .bootcde in Storage (run as a file, the full firmware's source
+    // alone would take more JsVars than a 16383-JsVar build has).
+    device = new RealEspruino({ binaryPath, workDir, bundlePath: mainBundlePath, bootFrom: 'storage', onConsoleLine: (line) => lines.push(line) });
+    device.install();
     const exited = device.start();
     await waitFor(() => lines.some((line) => line.startsWith('Tandem firmware ')), 'the banner', 15_000);
     // Give it a few seconds of timers and sockets.
