@@ -371,7 +371,14 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
     // Converge.
     const deadline = performance.now() + (options.convergeMs ?? 8000);
     let why: string | null = 'not checked';
+    let fastForwardAt = performance.now() + 500;
     while (performance.now() < deadline) {
+      // Device time runs fast while the fleet is not converged: every 500 ms of waiting adds 5 s,
+      // so the engine's own timeouts (syncAckTimeoutMs, 30 s) fire within the wait.
+      if (performance.now() >= fastForwardAt) {
+        for (const sim of devices) sim.nowSkipMs += 5000;
+        fastForwardAt += 500;
+      }
       why = await notConverged(devices, cloud, rpcCalls);
       if (why !== null) {
         const stuck = devices.find((d) => why!.startsWith(d.deviceId + ' '));
