@@ -2,7 +2,7 @@
 // file, the admin token, the service credential and the TLS material all live here.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { generateSecret, serviceUsername } from './identity.ts';
+import { generateAdminToken, serviceUsername } from './identity.ts';
 import { PostgresRepository } from './storage/postgres-repository.ts';
 import type { Repository } from './storage/repository.ts';
 import { SqliteRepository } from './storage/sqlite-repository.ts';
@@ -33,7 +33,7 @@ export function loadOrCreateAdminToken(dataDir: string): { token: string; create
     const token = readFileSync(path, 'utf8').trim();
     if (token.length >= 16) return { token, created: false, path };
   }
-  const token = generateSecret();
+  const token = generateAdminToken();
   writePrivateFile(path, token + '\n');
   return { token, created: true, path };
 }
@@ -55,7 +55,7 @@ export function loadOrCreateServiceCredential(dataDir: string): ServiceCredentia
     const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<ServiceCredential>;
     if (typeof parsed.secret === 'string' && parsed.secret.length >= 16) return { username: serviceUsername, secret: parsed.secret };
   }
-  const credential = { username: serviceUsername, secret: generateSecret() };
+  const credential = { username: serviceUsername, secret: generateAdminToken() };
   writePrivateFile(path, JSON.stringify(credential, null, 2) + '\n');
   return credential;
 }

@@ -17,6 +17,11 @@ export function generateSecret(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/** An operator credential (admin token): 32 random bytes, base64url (43 characters). */
+export function generateAdminToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
 function scryptAsync(secret: string, salt: Buffer, cost: number, r: number, p: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scrypt(secret, salt, keyBytes, { N: cost, r, p, maxmem: 256 * cost * r + 1024 * 1024 }, (error, key) => {

@@ -195,8 +195,8 @@ export class Device implements SyncEvents {
 
   /**
    * [CACHE-3] [SYNC-29] Dropped events become an events-dropped event of their own, so the loss
-   * reaches the cloud. The report itself may push out one more event: that one is counted in the
-   * next report.
+   * reaches the cloud. The report waits for room in the ring (acknowledgements make it): it never
+   * evicts an event itself, so the count it carries is exactly the events lost.
    */
   private reportDrops(): void {
     const dropped = this.cache.droppedCount;
@@ -207,7 +207,7 @@ export class Device implements SyncEvents {
     // The first dropped seq is not tracked by the ring: 0 says unknown.
     values[2] = 0;
     values[3] = this.options.overflowPolicy === overflowDropOldest ? 'dropOldest' : 'rejectNewest';
-    if (this.sync.emit(eventsDroppedTemplate, values) > 0) this.cache.clearDropped(dropped);
+    if (this.sync.emitIfRoom(eventsDroppedTemplate, values) > 0) this.cache.clearDropped(dropped);
   }
 
   // SyncEvents: forwarded to the application.

@@ -19,7 +19,7 @@ import {
 } from '../protocol/sync-messages.ts';
 import { downlinkTopic, uplinkTopic } from '../protocol/topics.ts';
 import { stateOwnerCloud, stateOwnerDevice, type StateTemplate } from '../protocol/state-template.ts';
-import { eventBatchHeaderBytes, type EventCache } from './event-cache.ts';
+import { eventBatchHeaderBytes, eventEntryHeaderBytes, type EventCache } from './event-cache.ts';
 import type { StateStore } from './state-store.ts';
 
 /** The part of the MQTT client the engine uses (MqttClient implements it). */
@@ -187,12 +187,32 @@ export class SyncEngine {
    * refusal, which the cache counts as a drop).
    */
   emit(template: Template, values: ArrayLike<WireValue>): number {
+    const end = this.encodeEvent(template, values);
+    if (end < 0) return end;
     if (this.cache.totalCount() === 0) this.cacheSinceMs = this.clock.nowMs();
+    return this.cache.append(this.record, 0, end);
+  }
+
+  /**
+   * [SYNC-29] Caches an event only if the ring has room for it as it is: it never pushes out an
+   * older event nor counts as a drop when refused. For reports about the cache itself (a drop
+   * report that evicted an event would need reporting in turn). Returns the seq, or -1 (no room)
+   * or a codec error.
+   */
+  emitIfRoom(template: Template, values: ArrayLike<WireValue>): number {
+    const end = this.encodeEvent(template, values);
+    if (end < 0) return end;
+    const cache = this.cache;
+    if (cache.capacity - 1 - cache.bytesUsed < end + eventEntryHeaderBytes) return -1;
+    if (cache.totalCount() === 0) this.cacheSinceMs = this.clock.nowMs();
+    return cache.append(this.record, 0, end);
+  }
+
+  /** Encodes an event as the cache stores it (template id, then the record) into `record`. */
+  private encodeEvent(template: Template, values: ArrayLike<WireValue>): number {
     const record = this.record;
     record[0] = template.id;
-    const end = encodeRecord(template, values, record, eventTemplateIdBytes, record.length);
-    if (end < 0) return end;
-    return this.cache.append(record, 0, end);
+    return encodeRecord(template, values, record, eventTemplateIdBytes, record.length);
   }
 
   /**
