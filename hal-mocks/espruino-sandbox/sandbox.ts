@@ -41,8 +41,9 @@ export interface EspruinoSandboxOptions {
   /** JsVars process.memory() reports in total; default 16383 (ESP32 format). */
   jsVarsTotal?: number;
   /**
-   * 'warn' (default): at boot, warn when the bundle likely needs more JsVars than jsVarsTotal
-   * while it starts (see jsVarsAtBootEstimate); 'off': say nothing.
+   * 'warn': at boot, warn when the bundle likely needs more JsVars than jsVarsTotal while it starts
+   * as a file from RAM (see jsVarsAtBootEstimate). 'off' (default): a board boots the bundle from
+   * Storage, where function code stays in flash and this estimate does not apply.
    */
   memoryCheck?: 'warn' | 'off';
   /** The sandbox's own warnings (not device output); default: written to stderr. */
@@ -163,8 +164,8 @@ export class EspruinoSandbox {
     this.bootedAtMs = this.scheduler.nowMs();
     const jsVarsTotal = this.options.jsVarsTotal ?? 16383;
     const peak = jsVarsAtBootEstimate(code.length);
-    if ((this.options.memoryCheck ?? 'warn') === 'warn' && peak > jsVarsTotal) {
-      this.warn(`a ${code.length}-byte bundle needs about ${peak} JsVars while it boots, more than the ${jsVarsTotal} there are: a real Espruino runs out of memory here (the sandbox does not).`);
+    if ((this.options.memoryCheck ?? 'off') === 'warn' && peak > jsVarsTotal) {
+      this.warn(`a ${code.length}-byte bundle needs about ${peak} JsVars while it boots as a file, more than the ${jsVarsTotal} there are: a real Espruino running it as a file runs out of memory (boot it from Storage instead).`);
     }
     this.runDevice(() => vm.runInContext(code, this.context!, { filename: 'firmware.js' }));
   }

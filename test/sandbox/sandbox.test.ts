@@ -100,22 +100,22 @@ describe('sandbox globals', () => {
     sandbox.stop();
   });
 
-  it('warns at boot when a bundle is too big for the JsVars it would have on a real Espruino', () => {
+  it('with memoryCheck warn, warns when a bundle is too big to boot as a file on a real Espruino', () => {
     const big = `var filler = function () { return ${JSON.stringify('x'.repeat(60_000))}; }; print("booted");`;
     const warnings: string[] = [];
-    const { sandbox, lines } = device(big, { onSandboxWarning: (message) => warnings.push(message) });
+    const { sandbox, lines } = device(big, { memoryCheck: 'warn', onSandboxWarning: (message) => warnings.push(message) });
     sandbox.boot();
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^a \d+-byte bundle needs about \d+ JsVars while it boots, more than the 16383 there are/);
+    expect(warnings[0]).toMatch(/^a \d+-byte bundle needs about \d+ JsVars while it boots as a file, more than the 16383 there are/);
     expect(sandbox.warnings).toEqual(warnings);
     // The device's own console stays as it is.
     expect(lines).toEqual(['booted']);
     sandbox.stop();
-    const quiet = device(big, { memoryCheck: 'off', onSandboxWarning: (message) => warnings.push(message) });
+    const quiet = device(big, { onSandboxWarning: (message) => warnings.push(message) });
     quiet.sandbox.boot();
     expect(quiet.sandbox.warnings).toEqual([]);
     quiet.sandbox.stop();
-    const small = device('print("ok")', { onSandboxWarning: (message) => warnings.push(message) });
+    const small = device('print("ok")', { memoryCheck: 'warn', onSandboxWarning: (message) => warnings.push(message) });
     small.sandbox.boot();
     expect(small.sandbox.warnings).toEqual([]);
     small.sandbox.stop();
