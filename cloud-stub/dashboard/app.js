@@ -275,13 +275,21 @@ function renderFleet() {
     name.firstChild.textContent = id;
     name.lastChild.textContent = fleet ? fleet.runtime : '';
     setCell(c[0], name);
-    setCell(c[1], entry.record?.connected ? pill('connected', 'good') : pill(entry.record?.lastSeenAtMs ? `seen ${ago(entry.record.lastSeenAtMs)}` : 'never seen', 'bad'));
+    let broker;
+    if (entry.record?.connected) broker = pill('connected', 'good');
+    else {
+      broker = pill(entry.record?.lastSeenAtMs ? 'disconnected' : 'never connected', 'bad');
+      if (entry.record?.lastSeenAtMs) broker.title = `last connected ${ago(entry.record.lastSeenAtMs)}`;
+    }
+    setCell(c[1], broker);
     const network = fleet === null ? pill('n/a') : !fleet.running ? pill('powered off', 'warn') : fleet.networkOnline ? pill('online', 'good') : pill('offline', 'bad');
     network.dataset.testid = `net-${id}`;
     setCell(c[2], network);
     if (status !== null) {
       const outcome = status.lastSyncOutcome === 'ok' ? '' : ` (${status.lastSyncOutcome})`;
-      setCell(c[3], `${ago(status.lastSyncTs)}${outcome}`);
+      // The device sends its status only now and then; an event received since is a later sync.
+      const lastSyncMs = Math.max(status.lastSyncTs, entry.lastEventAtMs ?? 0);
+      setCell(c[3], `${ago(lastSyncMs)}${lastSyncMs > status.lastSyncTs ? '' : outcome}`);
       setCell(c[4], String(status.cacheDepth));
       setCell(c[5], `${status.oldestAgeSec} s`);
       setCell(c[6], String(status.drops));
@@ -623,6 +631,7 @@ function openStream() {
   };
   stream.addEventListener('event', (message) => {
     const update = JSON.parse(message.data);
+    deviceEntry(update.deviceId).lastEventAtMs = Date.now();
     if (addEvent(update.deviceId, update) && update.deviceId === view.selected) {
       renderEvents();
       renderCharts();

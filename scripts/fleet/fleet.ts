@@ -183,8 +183,8 @@ class SandboxDevice extends FleetDevice {
   }
 
   setNetworkOnline(online: boolean): void {
-    this.sandbox.setNetworkOnline(online);
     this.consoleLine(`-- fleet: network ${online ? 'back online' : 'taken offline'} --`);
+    this.sandbox.setNetworkOnline(online);
   }
 
   powerCycle(): void {
@@ -261,8 +261,8 @@ class RealEspruinoDevice extends FleetDevice {
   }
 
   setNetworkOnline(online: boolean): void {
-    this.relay.setNetworkOnline(online);
     this.consoleLine(`-- fleet: network ${online ? 'back online' : 'taken offline'} --`);
+    this.relay.setNetworkOnline(online);
   }
 
   powerCycle(): void {
