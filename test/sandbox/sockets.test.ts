@@ -147,7 +147,8 @@ describe('the firmware HAL Network in a bundle', () => {
         },
       });
     }
-    (globalThis as unknown as { connectProbe: typeof connect }).connectProbe = connect;`;
+    // A quoted key: the build mangles property names it can see are internal.
+    (globalThis as unknown as Record<string, unknown>)['connectProbe'] = connect;`;
   let bundlePath = '';
 
   beforeAll(async () => {
