@@ -6,6 +6,7 @@ import { cloudMessageRetentionMs, stateChangeRetentionMs } from '../firmware/pro
 import { resolve } from 'node:path';
 import { listen, EmbeddedBroker } from './embedded-broker.ts';
 import { ExternalBroker } from './external-broker.ts';
+import { createDashboardHandler } from './dashboard/serve.ts';
 import { createHttpApi } from './http-api.ts';
 import { CredentialVerifier } from './identity.ts';
 import { IngestQueue, type CommittedBatch } from './ingest.ts';
@@ -78,8 +79,8 @@ export interface CloudOptions {
   adminToken?: string;
   now?: () => number;
   /**
-   * Extra HTTP handler tried before the API (the dashboard and the fleet controls of `npm start`):
-   * returns true when it answered the request.
+   * HTTP handler tried before the API; returns true when it answered the request. Default: the
+   * dashboard (cloud-stub/dashboard) without fleet controls; `npm start` adds them.
    */
   httpExtension?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
@@ -300,8 +301,9 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
     const api = createHttpApi({
       repository, live, metrics, adminToken: admin.token, isConnected: (id) => transport.isConnected(id), now, templates, rpcRoutes, downstream,
     });
-    const extension = options.httpExtension;
-    const http: Server = createServer(extension === undefined ? api.handle : (request, response) => {
+    // The dashboard is always there; `npm start` passes its own handler, which adds the fleet controls.
+    const extension = options.httpExtension ?? createDashboardHandler({ adminToken: admin.token });
+    const http: Server = createServer((request, response) => {
       if (!extension(request, response)) api.handle(request, response);
     });
     const httpHost = options.httpHost ?? '0.0.0.0';
@@ -314,7 +316,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
           http.closeAllConnections();
         }),
     );
-    log(`http: API on http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${httpPort}/api (OpenAPI at /api/openapi.json, metrics at /metrics)`);
+    log(`http: API on http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${httpPort}/api (OpenAPI at /api/openapi.json, metrics at /metrics, dashboard at /dashboard/)`);
 
     return {
       dataDir,
