@@ -131,3 +131,15 @@ export const downstreamDeadLettersPageMax = 100;
 export const rpcLogPageRowsMax = 200;
 /** State changes every route has delivered are purged after this long (7 days). */
 export const stateChangeRetentionMs = 604800000;
+
+// Durable event cache (firmware/core/event-spill.ts; firmware/DESIGN.md "Durable event cache")
+/** Flash area of the event spill tier on a board when it is on (32 sectors of 4 KiB). */
+export const spillAreaBytesDefault = 128 * 1024;
+/** Sectors (segments) one spill area may span; sizes its per-segment tables. */
+export const spillSectorCountMax = 64;
+/** A spill chunk is programmed once it would grow past this many bytes (one RAM chunk buffer). */
+export const spillChunkBytes = 512;
+/** Ack records per segment; an ack that finds none free goes to a newer segment of its epoch. */
+export const spillAckSlotsPerSegment = 16;
+/** A spilled event waits in RAM at most this long (plus one tick) before it is programmed. */
+export const spillFlushDelayMs = 10000;
