@@ -153,8 +153,9 @@ async function loadTemplates() {
   try {
     const { body } = await api('/api/templates');
     for (const template of body.templates) view.templates.set(template.name, template);
-  } catch {
-    // Charts fall back to "every number except time stamps".
+  } catch (error) {
+    // A refused token stops the start; otherwise charts fall back to "every number but time stamps".
+    if (error.status === 401) throw error;
   }
 }
 
@@ -495,6 +496,7 @@ function renderHardware() {
   }
   facts.replaceChildren(...rows);
   const consoleBox = $('console');
+  consoleBox.classList.toggle('hidden', fleet === null);
   const atBottom = consoleBox.scrollTop + consoleBox.clientHeight >= consoleBox.scrollHeight - 4;
   consoleBox.textContent = fleet === null ? '' : fleet.console.join('\n');
   if (atBottom) consoleBox.scrollTop = consoleBox.scrollHeight;
@@ -670,9 +672,14 @@ async function startWithToken(token) {
   sessionStorage.setItem('tandem-admin-token', token);
   $('login').classList.add('hidden');
   $('main').classList.remove('hidden');
-  await loadTemplates();
-  openStream();
-  await refreshFleet();
+  try {
+    // The first call tells whether the token is good; only then open the stream.
+    await loadTemplates();
+    openStream();
+    await refreshFleet();
+  } catch (error) {
+    if (error.status !== 401) showLogin(`Cannot reach the cloud: ${error.message}`);
+  }
 }
 
 let ticking = false;
