@@ -48,14 +48,13 @@ export interface BuildOptions {
   quiet?: boolean;
   /**
    * Shorten property names nothing outside the bundle can see: 'private' members only, or every
-   * 'internal' name (mangle-names.ts); false: none. Default 'private'.
+   * 'internal' name (mangle-names.ts); false: none. Default 'internal'.
    */
   mangle?: false | MangleScope;
   /**
-   * Wrap the bundle in `(function(){ ... })();` (default true). Unwrapped, its minified names are
-   * globals, checked to name no Espruino global; it then needs about a third less RAM while it
-   * starts: Espruino keeps a copy of a function's text, and the wrapper's text is the whole
-   * bundle (see README.md, "RAM while starting").
+   * Wrap the bundle in `(function(){ ... })();` (default false). Unwrapped, its minified names are
+   * globals, checked to name no Espruino global; it needs far less RAM while it starts: Espruino
+   * keeps a copy of a function's text, and the wrapper's text is the whole bundle (README.md).
    */
   wrap?: boolean;
   /** Leave documentation-only properties (template `description`, `unit`) out when nothing reads them (default true). */
@@ -170,12 +169,18 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
     return result;
   };
 
-  log(`build: bundling ${displayPath(entry)} (esbuild, ES2019, minified${options.mangle === false ? '' : `, ${options.mangle ?? 'private'} names mangled`})`);
   // The short names are fixed here, not by esbuild: the same sources give the same bundle, and no
   // short name equals a public member, an API or a built-in name (see mangle-names.ts).
+  // TANDEM_BUILD_MANGLE=off|private|internal overrides the default, to rule mangling in or out.
+  const fromEnv = process.env.TANDEM_BUILD_MANGLE;
+  if (options.mangle === undefined && fromEnv !== undefined && fromEnv !== '') {
+    if (fromEnv !== 'off' && fromEnv !== 'private' && fromEnv !== 'internal') return fail([`build: FAILED: TANDEM_BUILD_MANGLE must be off, private or internal, not '${fromEnv}'`]);
+    options = { ...options, mangle: fromEnv === 'off' ? false : fromEnv };
+  }
+  log(`build: bundling ${displayPath(entry)} (esbuild, ES2019, minified${options.mangle === false ? '' : `, ${options.mangle ?? 'internal'} names mangled`})`);
   let analysis: MangleAnalysis | undefined;
   if (options.mangle !== false || options.stripDocs !== false) {
-    analysis = analyseMangleableNames({ entry, tsconfigPath: join(repoRoot, 'tsconfig.firmware.json'), scope: options.mangle === false ? 'private' : (options.mangle ?? 'private') });
+    analysis = analyseMangleableNames({ entry, tsconfigPath: join(repoRoot, 'tsconfig.firmware.json'), scope: options.mangle === false ? 'private' : (options.mangle ?? 'internal') });
   }
   if (analysis !== undefined && options.mangle !== false) result.mangledNames = analysis.cache;
   const stripCounter = { removed: 0 };
@@ -198,9 +203,10 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
       write: false,
       bundle: true,
       // CommonJS keeps `require("Storage")` a plain call (IIFE output wraps it in a Proxy-based
-      // shim); the banner and footer make it an IIFE so no minified name lands in Espruino's globals.
+      // shim). Unwrapped, the top-level names are globals: checked below to replace none of
+      // Espruino's. Wrapped (banner and footer), Espruino holds a second copy of the whole text.
       format: 'cjs',
-      ...(options.wrap === false ? {} : { banner: { js: '(function(){' }, footer: { js: '})();' } }),
+      ...(options.wrap === true ? { banner: { js: '(function(){' }, footer: { js: '})();' } } : {}),
       platform: 'neutral',
       mainFields: [],
       external: espruinoModules,
@@ -226,7 +232,7 @@ export async function buildFirmware(options: BuildOptions = {}): Promise<BuildRe
     return fail([`build: FAILED: esbuild could not bundle ${displayPath(entry)}:`, ...shown]);
   }
 
-  if (options.wrap === false) {
+  if (options.wrap !== true) {
     const collisions = topLevelCollisions(code);
     if (collisions.length > 0) {
       return fail([`build: FAILED: unwrapped, ${displayPath(outFile)} would replace the Espruino globals ${collisions.join(', ')}: build it wrapped`]);

@@ -28,8 +28,8 @@ let plain: BuildResult;
 
 beforeAll(async () => {
   analysis = analyseMangleableNames({ entry: fixture, tsconfigPath });
-  mangled = await buildFirmware({ entry: fixture, outFile: join(workDir, 'mangled.js'), quiet: true });
-  plain = await buildFirmware({ entry: fixture, outFile: join(workDir, 'plain.js'), quiet: true, mangle: false, stripDocs: false });
+  mangled = await buildFirmware({ entry: fixture, outFile: join(workDir, 'mangled.js'), quiet: true, mangle: 'private', wrap: true });
+  plain = await buildFirmware({ entry: fixture, outFile: join(workDir, 'plain.js'), quiet: true, mangle: false, stripDocs: false, wrap: true });
 }, 30_000);
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
@@ -76,7 +76,7 @@ describe('build: mangling private members', () => {
   });
 
   it('gives the same bytes for the same sources', async () => {
-    const again = await buildFirmware({ entry: fixture, outFile: join(workDir, 'again.js'), quiet: true });
+    const again = await buildFirmware({ entry: fixture, outFile: join(workDir, 'again.js'), quiet: true, mangle: 'private', wrap: true });
     expect(readFileSync(again.outFile, 'utf8')).toBe(readFileSync(mangled.outFile, 'utf8'));
   });
 
@@ -137,7 +137,8 @@ describe("build: mangling every internal name ('internal' scope), unwrapped", ()
 
   beforeAll(async () => {
     internal = analyseMangleableNames({ entry: fixture, tsconfigPath, scope: 'internal' });
-    unwrapped = await buildFirmware({ entry: fixture, outFile: join(workDir, 'internal.js'), quiet: true, mangle: 'internal', wrap: false });
+    // The defaults: 'internal' scope, unwrapped.
+    unwrapped = await buildFirmware({ entry: fixture, outFile: join(workDir, 'internal.js'), quiet: true });
   }, 30_000);
 
   it('mangles public names used only inside the bundle, and the private ones', () => {
