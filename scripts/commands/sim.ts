@@ -20,6 +20,8 @@ seed, heals, waits for the fleet to converge and checks the invariants (test/sim
   --faults K1,K2     only these fault kinds (${faultKinds.join(', ')})
   --cloud-process    slower mode: the cloud stub runs as a child process, and cloud-kill faults
                      kill -9 it mid-sync; a new one starts on the same data directory
+  --sandbox          slowest mode: the real firmware bundle in the Espruino sandbox (one device,
+                     about 6 s of faults per seed; activity default 6000 ms)
   --activity-ms MS   how long faults and workload run per seed (default 700)
   --converge-ms MS   how long the healed fleet may take to converge (default 8000)
   --every N          progress line every N runs (default: about 20 lines in all)
@@ -33,7 +35,7 @@ export function run(args: string[]): Promise<number> {
     const { values } = parseOptions('sim', args, {
       help: { type: 'boolean' }, seeds: { type: 'string' }, seed: { type: 'string' }, concurrency: { type: 'string' },
       faults: { type: 'string' }, every: { type: 'string' }, 'activity-ms': { type: 'string' }, 'converge-ms': { type: 'string' },
-      save: { type: 'boolean' }, 'no-save': { type: 'boolean' }, 'cloud-process': { type: 'boolean' },
+      save: { type: 'boolean' }, 'no-save': { type: 'boolean' }, 'cloud-process': { type: 'boolean' }, sandbox: { type: 'boolean' },
     });
     if (values.help) {
       console.log(usage);
@@ -52,6 +54,7 @@ export function run(args: string[]): Promise<number> {
       sim.kinds = kinds as FaultKind[];
     }
     if (values['cloud-process']) sim.cloudProcess = true;
+    if (values.sandbox) sim.sandbox = true;
     if (values['activity-ms'] !== undefined) sim.activityMs = parseWholeNumber('sim', 'activity-ms', values['activity-ms'], 700);
     if (values['converge-ms'] !== undefined) sim.convergeMs = parseWholeNumber('sim', 'converge-ms', values['converge-ms'], 8000);
     const save = values['no-save'] ? false : values.save ? true : seeds >= 50;

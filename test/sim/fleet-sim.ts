@@ -41,6 +41,8 @@ export interface SimOptions {
    * new one starts on the same data directory. Duplicated downlinks are not injected in this mode.
    */
   cloudProcess?: boolean;
+  /** Run the real firmware bundle in the Espruino sandbox instead (sandbox-sim.ts; one device, slowest). */
+  sandbox?: boolean;
   /** Faults per run: drawn from [min, max] (default 3..8). */
   faultsMin?: number;
   faultsMax?: number;
@@ -84,7 +86,7 @@ export interface SimRunResult {
 
 /** The command that replays one seed. */
 export function replayCommand(seed: number, options: SimOptions = {}): string {
-  const extra = (options.kinds !== undefined ? ` --faults ${options.kinds.join(',')}` : '') + (options.cloudProcess === true ? ' --cloud-process' : '');
+  const extra = (options.kinds !== undefined ? ` --faults ${options.kinds.join(',')}` : '') + (options.cloudProcess === true ? ' --cloud-process' : '') + (options.sandbox === true ? ' --sandbox' : '');
   return `npm run sim -- --seed ${seed} --seeds 1${extra}`;
 }
 

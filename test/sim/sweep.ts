@@ -85,7 +85,9 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   const worker = async (): Promise<void> => {
     while (next < end && !(options.shouldStop?.() ?? false)) {
       const seed = next++;
-      const result = await runSimulation(seed, options.sim);
+      const result = options.sim?.sandbox === true
+        ? await (await import('./sandbox-sim.ts')).runSandboxSimulation(seed, { activityMs: options.sim.activityMs, convergeMs: options.sim.convergeMs })
+        : await runSimulation(seed, options.sim);
       addRun(summary, result, options.sim);
       summary.seconds = (performance.now() - started) / 1000;
       options.onRun?.(result, summary.runs, summary);
