@@ -232,6 +232,15 @@ export class EventCache {
   ack(seq: number): number {
     let purged = 0;
     if (this.spill !== null && this.spill.count() > 0) purged += this.spill.ack(seq);
+    if (seq >= this.nextSeq - 1 && this.headSeq < this.nextSeq) {
+      // Everything in the ring (the usual ack after a drain): no walk over the entries.
+      purged += this.nextSeq - this.headSeq;
+      this.head = 0;
+      this.tail = 0;
+      this.limit = this.capacity;
+      this.headSeq = this.nextSeq;
+      return purged;
+    }
     while (this.headSeq < this.nextSeq && this.headSeq <= seq) {
       this.removeOldest();
       purged++;

@@ -171,3 +171,37 @@ export function parseDeviceResult(lines: string[]): DeviceResult | undefined {
   const line = lines.find((candidate) => candidate.startsWith('RESULT '));
   return line === undefined ? undefined : (JSON.parse(line.slice('RESULT '.length)) as DeviceResult);
 }
+
+/**
+ * A program that only appends (`ring`), only pushes objects (`naive`), or does nothing (`startup`),
+ * `rounds` times `events`. Its CPU time, less the startup run's, is the cost of the appends alone:
+ * a measure that other load on the machine does not skew, unlike wall-clock time.
+ */
+export function cpuProgramSource(kind: 'ring' | 'naive' | 'startup', events: number, rounds: number): string {
+  const path = (file: string) => JSON.stringify(join(root, file));
+  return `
+import { EventCache } from ${path('firmware/core/event-cache.ts')};
+declare function quit(): void;
+const kind = ${JSON.stringify(kind)};
+const events = ${events};
+const rounds = ${kind === 'startup' ? 0 : rounds};
+const scratch = new Uint8Array(10);
+scratch[0] = 1;
+const cache = new EventCache({ capacityBytes: events * 12 + 64, overflowPolicy: 0, firstSeq: 1 });
+const naive: any[] = [];
+function main(): void {
+  for (let round = 0; round < rounds; round++) {
+    if (kind === 'ring') {
+      cache.ack(cache.nextSeq);
+      for (let i = 0; i < events; i++) cache.append(scratch, 0, 10);
+    } else {
+      naive.splice(0, naive.length);
+      for (let i = 0; i < events; i++) naive.push({ t: i, temp: 21.5, hum: 40, batt: 3.3 });
+    }
+  }
+  console.log('DONE ' + cache.count + ' ' + naive.length);
+  quit();
+}
+setTimeout(main, 1);
+`;
+}
