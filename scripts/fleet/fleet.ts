@@ -240,8 +240,15 @@ class RealEspruinoDevice extends FleetDevice {
     return this.relay.bytesReceived;
   }
 
+  /** Stores the bundle as the interpreter's boot code (.bootcde), as flashing a board does. */
+  install(): void {
+    new RealEspruino({ binaryPath: this.binary, workDir: this.workDir, bundlePath: this.bundlePath, bootFrom: 'storage' }).install();
+  }
+
   async start(): Promise<void> {
-    const interpreter = new RealEspruino({ binaryPath: this.binary, workDir: this.workDir, bundlePath: this.bundlePath, onConsoleLine: (line) => this.consoleLine(line) });
+    // Booting from Storage, as a flashed board does: the code stays in flash instead of taking
+    // JsVars (run as a file, the bundle does not fit in the interpreter's memory).
+    const interpreter = new RealEspruino({ binaryPath: this.binary, workDir: this.workDir, bundlePath: this.bundlePath, bootFrom: 'storage', onConsoleLine: (line) => this.consoleLine(line) });
     this.interpreter = interpreter;
     this.bootCount++;
     this.alive = true;
@@ -395,7 +402,9 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
         cleanups.push(() => relay.close());
         writeDeviceConfig(join(deviceDir, 'device-config.json'), buildDeviceConfig(base));
         await writeDeviceConfigWithBinary(binary, deviceDir, buildDeviceConfig({ ...base, mqttPort: relay.port }));
-        device = new RealEspruinoDevice(deviceId, binary, deviceDir, bundlePath, relay, options.onDeviceLine);
+        const real = new RealEspruinoDevice(deviceId, binary, deviceDir, bundlePath, relay, options.onDeviceLine);
+        real.install();
+        device = real;
       }
       devices.set(deviceId, device);
       await device.start();
