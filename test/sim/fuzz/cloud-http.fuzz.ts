@@ -17,6 +17,9 @@ import { runFuzzInChild, type AsyncFuzzResult } from './run-in-child.ts';
 
 export const summary = 'cloud HTTP API (cloud-stub/http-api.ts): methods, paths, headers, bodies';
 
+/** Send paths starting with '//' (they crash the cloud today: http-crash.test.ts). */
+const sendCrashingPaths = process.env.TANDEM_FUZZ_SEND_CRASHING === '1';
+
 const routes = [
   '/api/devices', '/api/devices/{id}', '/api/devices/{id}/state', '/api/devices/{id}/state/desired', '/api/devices/{id}/events',
   '/api/devices/{id}/messages', '/api/devices/{id}/rpc', '/api/templates', '/api/rpc/routes', '/api/downstream',
@@ -94,6 +97,14 @@ export async function fuzzAsync(seed: number, cases: number): Promise<AsyncFuzzR
       else if (mangle < 0.1) path = path + '/';
       else if (mangle < 0.13) path = '/' + Array.from({ length: 1 + below(4) }, () => choose(['api', 'devices', '..', '%2F', 'x', ''])).join('/');
       else if (mangle < 0.15) path = path.toUpperCase();
+      // Known open issue (http-crash.test.ts): a path starting with '//' that is no valid URL
+      // authority crashes the whole cloud process in the dashboard handler. Until it is fixed such
+      // paths are counted, not sent, so the run can go on; set sendCrashingPaths to reproduce.
+      if (path.startsWith('//') && !sendCrashingPaths) {
+        result.codes['skipped: //path (known crash)'] = (result.codes['skipped: //path (known crash)'] ?? 0) + 1;
+        result.cases++;
+        continue;
+      }
       const headers: Record<string, string> = {};
       const auth = next();
       if (auth < 0.75) headers.authorization = `Bearer ${token}`;
