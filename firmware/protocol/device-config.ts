@@ -14,7 +14,12 @@ export interface DeviceConfig {
   /** Broker host name or address, and port (1883 plain, 8883 TLS by convention). */
   mqttHost: string;
   mqttPort: number;
-  /** Use TLS (mqtts). `caCert` (PEM) pins the cloud's CA; without it the server is not verified. */
+  /**
+   * Use TLS (mqtts). `caCert` (PEM) is the cloud's CA, handed to the TLS stack. Espruino 2v29
+   * encrypts but never verifies the server, CA or not (its mbedtls runs with VERIFY_NONE, found by
+   * test against the real interpreter): the device's secret still authenticates the device, but a
+   * man in the middle could pose as the broker.
+   */
   tls: boolean;
   caCert?: string;
   /** WiFi credentials; absent where the platform has no WiFi (emulators, Linux builds). */

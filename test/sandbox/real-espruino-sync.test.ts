@@ -2,12 +2,12 @@
 // format) against the cloud stub: booted from Storage as a flashed board boots, it syncs events
 // and state and follows the cloud's desired state. Runs when ESPRUINO_BIN names the binary;
 // reported as skipped otherwise.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootFromStorage, installBootCode, type BootedEspruino } from '../../hal-mocks/espruino-sandbox/real-espruino-boot.ts';
-import { writeDeviceConfigWithBinary } from '../../hal-mocks/espruino-sandbox/real-espruino.ts';
+import { bootFromStorage, type BootedEspruino } from '../../hal-mocks/espruino-sandbox/real-espruino-boot.ts';
+import { RealEspruino, writeDeviceConfigWithBinary } from '../../hal-mocks/espruino-sandbox/real-espruino.ts';
 import { startTestCloud, waitFor, type TestCloud } from '../sync/helpers.ts';
 import { buildBundle } from './helpers.ts';
 
@@ -25,13 +25,13 @@ describe.runIf(binary !== '' && existsSync(binary))('full firmware in a real Esp
   });
 
   it('boots from Storage, sends telemetry, reports state, applies desired state, within its memory', async () => {
-    const code = readFileSync(await buildBundle(), 'latin1');
+    const bundlePath = await buildBundle();
     const config = await cloud.provision('real-a');
     const repository = cloud.cloud.context.repository;
     expect((await repository.patchDesired('real-a', 0, { reportIntervalSec: 1, led: true }, Date.now())).outcome).toBe('applied');
     const dir = mkdtempSync(join(tmpdir(), 'tandem-real-'));
     await writeDeviceConfigWithBinary(binary, dir, config);
-    await installBootCode(binary, dir, code);
+    new RealEspruino({ binaryPath: binary, workDir: dir, bundlePath, bootFrom: 'storage' }).install();
     device = bootFromStorage(binary, dir, 'setTimeout(function(){print("MEMORY "+JSON.stringify(process.memory()))},6000)');
     await waitFor(async () => (await repository.countEvents('real-a')) >= 3, 30_000, 'telemetry from the interpreter');
     await waitFor(() => device!.output().some((line) => line.startsWith('MEMORY ')), 15_000, 'the memory report');
