@@ -116,6 +116,8 @@ export class EventSpill implements EventSpillTier {
   declare private readonly first: Uint32Array;
   declare private readonly stored: Uint32Array;
   declare private readonly acked: Uint32Array;
+  /** Mount only: the highest valid ack record found in the sector (0: none). */
+  declare private readonly ackRecord: Uint32Array;
   declare private readonly writeAt: Uint32Array;
   declare private readonly slot: Uint16Array;
   declare private readonly headerCrc: Uint32Array;
@@ -168,6 +170,7 @@ export class EventSpill implements EventSpillTier {
     this.first = new Uint32Array(count);
     this.stored = new Uint32Array(count);
     this.acked = new Uint32Array(count);
+    this.ackRecord = new Uint32Array(count);
     this.writeAt = new Uint32Array(count);
     this.slot = new Uint16Array(count);
     this.headerCrc = new Uint32Array(count);
@@ -231,10 +234,13 @@ export class EventSpill implements EventSpillTier {
     // Acks are monotonic within an epoch: the highest record of an epoch covers all its segments.
     for (let i = 0; i < this.orderCount; i++) {
       const sector = this.order[i];
+      let highest = this.first[sector] - 1;
       for (let j = 0; j < this.orderCount; j++) {
         const other = this.order[j];
-        if (this.epochOf[other] === this.epochOf[sector] && this.acked[other] > this.acked[sector]) this.acked[sector] = this.acked[other];
+        if (this.epochOf[other] === this.epochOf[sector] && this.ackRecord[other] > highest) highest = this.ackRecord[other];
       }
+      const last = this.first[sector] + this.stored[sector] - 1;
+      this.acked[sector] = highest > last ? last : highest;
     }
     // Fully acknowledged segments hold nothing: forget them (they are erased before reuse).
     let kept = 0;
@@ -487,8 +493,7 @@ export class EventSpill implements EventSpillTier {
     const flash = this.flash;
     const base = sector * this.sectorSize;
     const scratch = this.scratch;
-    const firstSeq = this.first[sector];
-    let acked = firstSeq - 1;
+    let acked = 0;
     let slot = 0;
     if (flash.read(base + spillHeaderBytes, scratch, 0, this.ackSlots * spillAckSlotBytes) === flashOk) {
       for (; slot < this.ackSlots; slot++) {
@@ -528,8 +533,7 @@ export class EventSpill implements EventSpillTier {
     }
     this.stored[sector] = count;
     this.writeAt[sector] = offset;
-    if (acked > firstSeq + count - 1) acked = firstSeq + count - 1;
-    this.acked[sector] = acked;
+    this.ackRecord[sector] = acked;
   }
 
   /** Bytes of the record (length prefix + event) at `at` of `bytes`. */
