@@ -1,4 +1,4 @@
-// The device side of the sync session [SYNC-20..SYNC-33]: on every connection it says hello, then
+// The device side of the sync session [SYNC-1..SYNC-31]: on every connection it says hello, then
 // sends changed device-owned state, drains the event cache oldest first in frames, and sends
 // pending RPC requests; it applies what the cloud sends back (acks, cloud-owned state, messages,
 // RPC results). Nothing is purged before the cloud says it is durably committed. All buffers are
