@@ -62,7 +62,7 @@ async function espruinoFigures(binary: string, events: number, rounds: number, s
   try {
     const entry = join(dir, 'entry.ts');
     writeFileSync(entry, deviceProgramSource({ events, rounds, stateUpdates }));
-    const built = await buildFirmware({ entry, outFile: join(dir, 'ring.js'), quiet: true });
+    const built = await buildFirmware({ entry, outFile: join(dir, 'ring.js'), quiet: true, wrap: true });
     if (built.failures.length > 0) throw new Error(`bench ring: the device program did not build:\n${built.failures.join('\n')}`);
     const lines: string[] = [];
     const device = new RealEspruino({ binaryPath: binary, workDir: dir, bundlePath: join(dir, 'ring.js'), onConsoleLine: (line) => lines.push(line) });
@@ -112,7 +112,7 @@ async function cpuFigures(binary: string, events: number, rounds: number, repeat
     for (const kind of ['startup', 'ring', 'naive'] as const) {
       const entry = join(dir, `${kind}.ts`);
       writeFileSync(entry, cpuProgramSource(kind, events, rounds));
-      const built = await buildFirmware({ entry, outFile: join(dir, `${kind}.js`), quiet: true });
+      const built = await buildFirmware({ entry, outFile: join(dir, `${kind}.js`), quiet: true, wrap: true });
       if (built.failures.length > 0) throw new Error(`bench ring: ${kind} program did not build:\n${built.failures.join('\n')}`);
       best[kind] = Infinity;
       for (let repeat = 0; repeat < repeats; repeat++) best[kind] = Math.min(best[kind], await cpuSecondsOf(binary, join(dir, `${kind}.js`), dir));

@@ -1,6 +1,8 @@
 // A device program exercising the event ring and the state store as a board runs them: bundled by
 // the firmware build (esbuild + the Espruino gate), run in the sandbox by the tests and in a real
 // Espruino binary by `bench ring` when ESPRUINO_BIN is set. It prints one `RESULT {json}` line.
+// Build these with `wrap: true`: unwrapped, their minified top-level names could take an Espruino
+// global's name (E), which the build refuses.
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', '..');

@@ -13,7 +13,7 @@ describe('storage code on Espruino (gate + sandbox)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-storage-espruino-'));
     const entry = join(dir, 'entry.ts');
     writeFileSync(entry, deviceProgramSource({ events: 600, rounds: 1, stateUpdates: 300 }));
-    const built = await buildFirmware({ entry, outFile: join(dir, 'storage.js'), quiet: true });
+    const built = await buildFirmware({ entry, outFile: join(dir, 'storage.js'), quiet: true, wrap: true });
     expect(built.failures).toEqual([]);
 
     const lines: string[] = [];

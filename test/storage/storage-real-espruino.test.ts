@@ -17,7 +17,7 @@ describe.skipIf(binary === '' || !existsSync(binary))('storage code in a real Es
     try {
       const entry = join(dir, 'entry.ts');
       writeFileSync(entry, deviceProgramSource({ events: 500, rounds: 1, stateUpdates: 200 }));
-      const built = await buildFirmware({ entry, outFile: join(dir, 'storage.js'), quiet: true });
+      const built = await buildFirmware({ entry, outFile: join(dir, 'storage.js'), quiet: true, wrap: true });
       expect(built.failures).toEqual([]);
       const lines: string[] = [];
       const device = new RealEspruino({ binaryPath: binary, workDir: dir, bundlePath: join(dir, 'storage.js'), onConsoleLine: (line) => lines.push(line) });
