@@ -2,7 +2,6 @@
 // "Findings"). Each is `it.fails` while the bug is open: when a fix lands the test starts to pass,
 // vitest reports it as failing, and the marker comes off (as it did for the HELLO one).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -200,28 +199,6 @@ describe('fleet simulation findings (minimal reproductions)', () => {
       await uplink(new Uint8Array([0x03, 1, keyIdOf(demoStateTemplate, '_bootEpoch'), 1, 4, 7, 0, 0, 0]));
       const state = await repository.getState('reg-4');
       expect(state?.entries.find((e) => e.key === '_bootEpoch')?.reportedVersion ?? null).toBeNull();
-    } finally {
-      await cloud.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
-
-  // Fuzz: `npm run fuzz -- cloud-http --seed 1 --cases 10000` (case 3175). A request path that
-  // starts with '//' and names no valid authority makes `new URL(path, base)` throw in the HTTP
-  // API's router; the answer is 500 "internal error: Invalid URL" instead of a 4xx.
-  it.fails('the HTTP API answers a request path starting with // with a 4xx, not 500', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'tandem-reg-'));
-    const cloud = await startCloud({ dataDir, mqttPort: 0, mqttHost: '127.0.0.1', httpPort: 0, httpHost: '127.0.0.1', log: () => {} });
-    try {
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: cloud.httpPort, method: 'GET', path: '//%2F/x', agent: false }, (response) => {
-          response.resume();
-          resolve(response.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        req.end();
-      });
-      expect(status).toBeLessThan(500);
     } finally {
       await cloud.stop();
       rmSync(dataDir, { recursive: true, force: true });
