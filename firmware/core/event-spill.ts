@@ -449,6 +449,12 @@ export class EventSpill implements EventSpillTier {
         this.appendable = false;
         continue;
       }
+      // An emptied segment kept open that cannot take this chunk: erase it now (its ack record
+      // covers all its events, so a cut here loses nothing).
+      if (sector >= 0 && this.epochOf[sector] === this.epoch && this.unackedIn(sector) === 0) {
+        this.eraseSegment(sector);
+        continue;
+      }
       this.appendable = false;
       const opened = this.openSegment();
       if (opened === spillOk) continue;
@@ -703,7 +709,9 @@ export class EventSpill implements EventSpillTier {
       if (this.epochOf[sector] === epoch) {
         const last = this.first[sector] + this.stored[sector] - 1;
         this.acked[sector] = seq < last ? (seq > this.acked[sector] ? seq : this.acked[sector]) : last;
-        if (this.unackedIn(sector) === 0) {
+        // The segment being appended to stays open when emptied: erasing it would waste its
+        // erased bytes, one erase per sync instead of one per segment filled.
+        if (this.unackedIn(sector) === 0 && !(this.appendable && i === this.orderCount - 1)) {
           this.eraseSegment(sector);
           continue;
         }
