@@ -8,7 +8,9 @@ export type LiveUpdate =
   | { type: 'desired'; deviceId: string; desiredVersion: number; keys: string[] }
   | { type: 'message-queued'; deviceId: string; seq: number }
   | { type: 'message-expired'; deviceId: string; seq: number }
-  | { type: 'connection'; deviceId: string; connected: boolean };
+  | { type: 'connection'; deviceId: string; connected: boolean }
+  /** [SYNC-32] A change to a key the other side owns; the owner's value stands. */
+  | { type: 'conflict'; deviceId: string; key: string; owner: 'device' | 'cloud'; detail: string };
 
 export type LiveListener = (update: LiveUpdate) => void;
 

@@ -91,6 +91,8 @@ function parseJsonText(bytes: Uint8Array): unknown {
 export class SyncSession implements UplinkHandler {
   private readonly sessions = new Map<string, DeviceSession>();
   private readonly stateTemplatesByHash = new Map<number, StateTemplate>();
+  /** Conflicts already reported, by device and key: the desired version they were about. */
+  private readonly conflictsReported = new Map<string, number>();
   private unsubscribe: (() => void) | null = null;
 
   constructor(
@@ -106,6 +108,7 @@ export class SyncSession implements UplinkHandler {
     context.metrics.declare('tandem_sync_hellos_total', 'Sync sessions opened by HELLO.');
     context.metrics.declare('tandem_sync_errors_total', 'Errors reported to devices, by code.');
     context.metrics.declare('tandem_sync_acks_total', 'Event acknowledgements sent to devices.');
+    context.metrics.declare('tandem_sync_conflicts_total', 'Changes to keys the other side owns, resolved for the owner.');
   }
 
   close(): void {
@@ -318,7 +321,9 @@ export class SyncSession implements UplinkHandler {
       const keyId = template.fields.findIndex((field) => field.name === entry.key);
       const field = template.fields[keyId];
       if (field === undefined || field.owner !== stateOwnerCloud) {
-        this.context.log(`sync: ${deviceId}: desired '${entry.key}' is not a cloud-owned key of the device's state template; not sent`);
+        // [SYNC-32] One owner per key: a desired value for a key the device owns (or does not
+        // have) is a conflict, resolved for the owner and reported once per desired version.
+        this.reportConflict(deviceId, entry.key, entry.desiredVersion, field === undefined ? 'not a key of the device\'s state template' : 'the device owns this key; its reported value stands');
         continue;
       }
       if ((session.deviceVersions.get(keyId) ?? 0) >= entry.desiredVersion) continue;
@@ -342,6 +347,15 @@ export class SyncSession implements UplinkHandler {
       at += part.value.length;
     }
     await this.send(deviceId, out.subarray(0, at));
+  }
+
+  private reportConflict(deviceId: string, key: string, version: number, detail: string): void {
+    const seen = `${deviceId}\u0000${key}`;
+    if (this.conflictsReported.get(seen) === version) return;
+    this.conflictsReported.set(seen, version);
+    this.context.metrics.increment('tandem_sync_conflicts_total');
+    this.context.log(`sync: ${deviceId}: conflict on '${key}' (desired version ${version}): ${detail}`);
+    this.context.live.publish({ type: 'conflict', deviceId, key, owner: 'device', detail });
   }
 
   /** [SYNC-14] Queued messages after the last one sent, in order, a bounded number at a time. */

@@ -115,7 +115,7 @@ export class Device implements SyncEvents {
     this.options = options;
     this.app = app;
     const template = options.stateTemplate;
-    this.state = new StateStore(hardware.flash, template, { crc32: hardware.crc32, coalesceWindowMs: stateStoreCoalesceWindowMs });
+    this.state = new StateStore(hardware.flash, template, { crc32: hardware.crc32, coalesceWindowMs: stateStoreCoalesceWindowMs, enforceOwnership: true });
     if (this.state.mount() !== 0) hardware.log.error('state: flash area failing; running on RAM values');
     // [SYNC-9] The boot epoch grows by one every boot and is stored before any event gets a seq.
     const epochKey = keyIdOf(template, '_bootEpoch');

@@ -32,6 +32,8 @@ export const stateErrorBadValue = -11;
 export const stateErrorStale = -12;
 /** No usable sector is left (all worn) or the flash failed: the change was not persisted. */
 export const stateErrorFlash = -13;
+/** [SYNC-32] The key is cloud-owned: only the cloud changes it (applyCloudValue). */
+export const stateErrorOwner = -14;
 
 /** Segment header: magic "TdS" + format 1, generation, CRC of those 8 bytes, commit word. */
 export const segmentHeaderBytes = 16;
@@ -69,6 +71,11 @@ export interface StateStoreOptions {
    * change often; a power cut loses the pending changes.
    */
   coalesceWindowMs: number;
+  /**
+   * [SYNC-32] Refuse local writes to cloud-owned keys (the sync engine's device sets this): with
+   * one owner per key, no key can change on both sides. Off for a plain key-value store.
+   */
+  enforceOwnership?: boolean;
 }
 
 function recordBytesFor(kind: number, length: number): number {
@@ -106,6 +113,7 @@ export class StateStore {
   declare private readonly flash: Flash;
   declare private readonly crc32: Crc32;
   declare private readonly coalesceWindowMs: number;
+  declare private readonly enforceOwnership: boolean;
   declare private readonly sectorSize: number;
   declare private readonly sectorCount: number;
   declare private readonly values: Uint8Array;
@@ -142,6 +150,7 @@ export class StateStore {
     this.template = template;
     this.crc32 = options.crc32;
     this.coalesceWindowMs = options.coalesceWindowMs;
+    this.enforceOwnership = options.enforceOwnership === true;
     this.sectorSize = flash.sectorSize;
     this.sectorCount = flash.sectorCount;
     if (this.sectorCount < 2) throw new Error('state store: needs at least 2 sectors');
@@ -318,6 +327,7 @@ export class StateStore {
   /** Sets a key from its encoded bytes (any type; the length must fit the field). */
   setBytes(keyId: number, data: Uint8Array, offset: number, length: number): number {
     if (!this.validKey(keyId)) return stateErrorUnknownKey;
+    if (this.enforceOwnership && this.template.fields[keyId].owner === stateOwnerCloud) return stateErrorOwner;
     if (!fieldAcceptsLength(this.template.fields[keyId], length)) return stateErrorBadValue;
     return this.change(keyId, false, data, offset, length, (this.versions[keyId] + 1) >>> 0, this.ackedVersions[keyId]);
   }
@@ -325,6 +335,7 @@ export class StateStore {
   /** Deletes a key locally; the deletion is versioned and reported like any change. */
   remove(keyId: number): number {
     if (!this.validKey(keyId)) return stateErrorUnknownKey;
+    if (this.enforceOwnership && this.template.fields[keyId].owner === stateOwnerCloud) return stateErrorOwner;
     if (!this.has(keyId)) return stateOk;
     return this.change(keyId, true, this.values, 0, 0, (this.versions[keyId] + 1) >>> 0, this.ackedVersions[keyId]);
   }

@@ -2,6 +2,7 @@
 // (embedded broker, SQLite file, group-commit ingest). Rule ids from firmware/protocol/SPEC.md.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { keyIdOf } from '../../firmware/protocol/state-template.ts';
+import { stateErrorOwner } from '../../firmware/core/state-store.ts';
 import { demoStateTemplate } from '../../firmware/protocol/templates/demo-state.ts';
 import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
 import { createTestDevice, startTestCloud, telemetryValues, waitFor, type TestCloud } from './helpers.ts';
@@ -87,6 +88,27 @@ describe('sync session: device core against the cloud stub', () => {
     await waitFor(() => first.device.state.getBool(led) === false, 10_000, 'led pushed while connected');
     expect(first.device.state.version(led)).toBe(2);
     first.device.stop();
+  });
+
+  it('[SYNC-32] one owner per key: the device cannot write a cloud key, a desired value for a device key is a reported conflict', async () => {
+    const config = await cloud.provision('dev-g');
+    const { device } = createTestDevice(config);
+    expect(device.state.setBool(led, true)).toBe(stateErrorOwner);
+    const conflicts: { key: string; owner: string }[] = [];
+    cloud.cloud.context.live.subscribe((update) => {
+      if (update.type === 'conflict') conflicts.push({ key: update.key, owner: update.owner });
+    });
+    device.state.setNumber(batteryMv, 3700);
+    device.start();
+    await waitFor(() => !device.state.isChanged(batteryMv), 10_000, 'batteryMv reported');
+    const repository = cloud.cloud.context.repository;
+    expect((await repository.patchDesired('dev-g', 0, { batteryMv: 1 }, Date.now())).outcome).toBe('applied');
+    cloud.cloud.context.live.publish({ type: 'desired', deviceId: 'dev-g', desiredVersion: 1, keys: ['batteryMv'] });
+    await waitFor(() => conflicts.length === 1, 10_000, 'the conflict report');
+    expect(conflicts[0]).toEqual({ key: 'batteryMv', owner: 'device' });
+    expect(device.state.getNumber(batteryMv)).toBe(3700);
+    expect(cloud.cloud.context.metrics.get('tandem_sync_conflicts_total')).toBe(1);
+    device.stop();
   });
 
   it('[SYNC-14] [SYNC-26] cloud-to-device messages arrive in order, once, and survive a reboot without replay', async () => {
