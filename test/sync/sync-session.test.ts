@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { keyIdOf } from '../../firmware/protocol/state-template.ts';
 import { stateErrorOwner } from '../../firmware/core/state-store.ts';
+import { syncModePeriodic } from '../../firmware/core/sync-engine.ts';
 import { demoStateTemplate } from '../../firmware/protocol/templates/demo-state.ts';
 import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
 import { createTestDevice, startTestCloud, telemetryValues, waitFor, type TestCloud } from './helpers.ts';
@@ -88,6 +89,28 @@ describe('sync session: device core against the cloud stub', () => {
     await waitFor(() => first.device.state.getBool(led) === false, 10_000, 'led pushed while connected');
     expect(first.device.state.version(led)).toBe(2);
     first.device.stop();
+  });
+
+  it('periodic mode: connects every period, syncs, disconnects when idle; syncNow connects at once', async () => {
+    const config = await cloud.provision('dev-p');
+    const { device, logs } = createTestDevice(config, undefined, { syncMode: syncModePeriodic, syncPeriodMs: 1500 });
+    const repository = cloud.cloud.context.repository;
+    device.emit(telemetryTemplate, telemetryValues(0));
+    device.start();
+    await waitFor(async () => (await repository.countEvents('dev-p')) === 1, 10_000, 'the first sync');
+    // Idle for syncPeriodicIdleMs: it disconnects.
+    await waitFor(() => !device.sync.status.connected, 10_000, 'the idle disconnect');
+    device.emit(telemetryTemplate, telemetryValues(1));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await repository.countEvents('dev-p')).toBe(1);
+    // The next period brings it back.
+    await waitFor(async () => (await repository.countEvents('dev-p')) === 2, 10_000, 'the periodic sync');
+    await waitFor(() => !device.sync.status.connected, 10_000, 'the second idle disconnect');
+    device.emit(telemetryTemplate, telemetryValues(2));
+    device.sync.syncNow();
+    await waitFor(async () => (await repository.countEvents('dev-p')) === 3, 1_400, 'sync now, before the period');
+    expect(logs.filter((line) => line.startsWith('sync: disconnected')).length).toBeGreaterThanOrEqual(2);
+    device.stop();
   });
 
   it('[SYNC-32] one owner per key: the device cannot write a cloud key, a desired value for a device key is a reported conflict', async () => {
