@@ -137,7 +137,10 @@ export async function runSandboxSimulation(seed: number, options: { activityMs?:
       }
       await sleep(200);
     }
-    if (!converged) violate('not-converged', `the sandbox device did not converge: ${why}\n  console: ${lines.slice(-12).join('\n  console: ')}`);
+    // An applied message the cloud still calls 'delivered' is the known lost-ack issue (known-issues.ts).
+    const stuckMessage = /^(\d+) messages not acknowledged \(first (\d+) delivered\)/.exec(why);
+    const appliedStuck = stuckMessage !== null && lines.some((line) => line.startsWith(`message ${stuckMessage[2]}: `));
+    if (!converged) violate(appliedStuck ? 'message-ack-lost' : 'not-converged', `the sandbox device did not converge: ${why}\n  console: ${lines.slice(-12).join('\n  console: ')}`);
 
     // Invariants.
     const epochs = lines.filter((line) => line.startsWith(`device ${deviceId}, boot epoch `)).map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
