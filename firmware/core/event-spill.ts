@@ -336,6 +336,10 @@ export class EventSpill implements EventSpillTier {
 
   ack(seq: number): number {
     if (!this.mounted) return 0;
+    // Acknowledged events still in the chunk buffer are programmed first: dropping them from RAM
+    // would leave a gap in the open segment's seqs and force a new segment (one erase per sync).
+    // Every spilled event is programmed once either way; only the chunk gets shorter.
+    if (this.chunkCount > 0 && seq >= this.chunkFirstSeq) this.flush();
     let purged = this.ackEpoch(this.epoch, seq);
     // Events still in the chunk buffer: drop the acknowledged ones from its front.
     if (this.chunkCount > 0 && seq >= this.chunkFirstSeq) {
@@ -751,6 +755,18 @@ export class EventSpill implements EventSpillTier {
     }
   }
 
+  /** Whether every byte of `sector` reads 0xFF (read in scratch-sized steps). */
+  private isErased(sector: number): boolean {
+    const scratch = this.scratch;
+    const base = sector * this.sectorSize;
+    for (let done = 0; done < this.sectorSize; done += scratch.length) {
+      const step = this.sectorSize - done < scratch.length ? this.sectorSize - done : scratch.length;
+      if (this.flash.read(base + done, scratch, 0, step) !== flashOk) return false;
+      for (let i = 0; i < step; i++) if (scratch[i] !== 0xff) return false;
+    }
+    return true;
+  }
+
   /** Area full under drop-oldest: the oldest segment goes, its unacknowledged events counted. */
   private dropOldestSegment(): void {
     const sector = this.order[0];
@@ -770,7 +786,9 @@ export class EventSpill implements EventSpillTier {
       const state = this.state[sector];
       if (state === sectorLive || state === sectorBad) continue;
       free++;
-      if (state !== sectorErased && this.flash.erase(sector) !== flashOk) {
+      // A sector not known to be erased is read first: erasing an already erased sector on
+      // every boot would cost one erase per sector per boot.
+      if (state !== sectorErased && !this.isErased(sector) && this.flash.erase(sector) !== flashOk) {
         this.state[sector] = sectorBad;
         continue;
       }

@@ -212,6 +212,8 @@ describe('event spill tier', () => {
   it('a failing sector is skipped and the events go to the next one', () => {
     const flash = new FlashSimulator({ sectorSize: 1024, sectorCount: 4 });
     flash.wearOut(0, 0);
+    // Not erased, so the tier must erase it, and the erase fails.
+    flash.bytes[100] = 0;
     const spill = newSpill(flash);
     spill.mount(1);
     storeRange(spill, 1, 1, 40);

@@ -1,0 +1,141 @@
+// `npm run bench -- outbox`: the durable event cache's flash tier. Events per second through it,
+// flash bytes programmed and erased per event, the projected lifetime of a 128 KiB area at one
+// event per second (100k erase cycles per sector), and reboot recovery (mount) with 10,000 events
+// queued; on the flash simulator and on Espruino Storage semantics (StorageFlash over the
+// sandbox's EspruinoStorage).
+import { createEventSpill, eventSpillDefaults, spillOk, type EventSpill } from '../firmware/core/event-spill.ts';
+import type { Flash } from '../firmware/hal/flash.ts';
+import { StorageFlash, storageSectorSizeFor } from '../firmware/hal/espruino/storage-flash.ts';
+import { crc32 } from '../firmware/protocol/crc32.ts';
+import { spillAreaBytesDefault, spillFlushDelayMs } from '../firmware/protocol/limits.ts';
+import { EspruinoStorage } from '../hal-mocks/espruino-sandbox/storage.ts';
+import { FlashSimulator } from '../hal-mocks/flash-simulator.ts';
+import { printTable } from './results.ts';
+
+export const summary = 'Event spill tier: events/sec, flash bytes programmed/erased per event, lifetime of 128 KiB at 1 Hz, recovery with 10,000 queued';
+
+const eraseCyclesPerSector = 100_000;
+const secondsPerYear = 365.25 * 24 * 3600;
+const sectorBytes = 4096;
+const sectors = spillAreaBytesDefault / sectorBytes;
+/** A sensor event as the template codec encodes it ({t, temp, hum, batt}: 10 bytes, as in bench/ring). */
+const eventBytes = 10;
+/** A sync every minute acknowledges everything sent (one batch per sync at 1 Hz). */
+const syncEverySec = 60;
+
+function round(value: number, digits: number): number {
+  return Math.round(value * 10 ** digits) / 10 ** digits;
+}
+
+function event(seq: number, into: Uint8Array): void {
+  for (let i = 0; i < eventBytes; i++) into[i] = (seq >>> (i % 4) * 8) + i;
+}
+
+function newTier(flash: Flash): EventSpill {
+  const spill = createEventSpill(flash, eventSpillDefaults(crc32));
+  spill.mount(1);
+  return spill;
+}
+
+/** Throughput: events stored as fast as possible, a sync batch acknowledged every 80 events. */
+function throughput(flash: Flash, events: number): number {
+  const spill = newTier(flash);
+  const data = new Uint8Array(eventBytes);
+  const started = performance.now();
+  for (let seq = 1; seq <= events; seq++) {
+    event(seq, data);
+    if (!spill.store(seq, data, 0, eventBytes)) throw new Error('store refused');
+    if (seq % 80 === 0) spill.ack(seq - 40);
+  }
+  spill.flush();
+  return events / ((performance.now() - started) / 1000);
+}
+
+interface Wear {
+  bytesProgrammedPerEvent: number;
+  bytesErasedPerEvent: number;
+  maxEraseCount: number;
+  minEraseCount: number;
+}
+
+/** One event per (virtual) second, a tick every second, every event acknowledged at each minute's sync. */
+function wearAt1Hz(events: number): Wear {
+  const flash = new FlashSimulator({ sectorSize: sectorBytes, sectorCount: sectors });
+  const spill = newTier(flash);
+  const data = new Uint8Array(eventBytes);
+  for (let seq = 1; seq <= events; seq++) {
+    event(seq, data);
+    if (!spill.store(seq, data, 0, eventBytes)) throw new Error('store refused');
+    if (spill.tick(seq * 1000) !== spillOk) throw new Error('flush failed');
+    if (seq % syncEverySec === 0) spill.ack(seq);
+  }
+  if (spill.takeDropped() !== 0) throw new Error('events dropped');
+  return {
+    bytesProgrammedPerEvent: flash.bytesProgrammed / events,
+    bytesErasedPerEvent: flash.bytesErased / events,
+    maxEraseCount: Math.max(...flash.eraseCounts),
+    minEraseCount: Math.min(...flash.eraseCounts),
+  };
+}
+
+/** Mount time with `queued` unacknowledged events on flash: the median of `repeats` mounts. */
+function recovery(flash: Flash, queued: number, repeats: number): { ms: number; recovered: number } {
+  const spill = newTier(flash);
+  const data = new Uint8Array(eventBytes);
+  for (let seq = 1; seq <= queued; seq++) {
+    event(seq, data);
+    if (!spill.store(seq, data, 0, eventBytes)) throw new Error('store refused');
+  }
+  spill.flush();
+  if (spill.takeDropped() !== 0) throw new Error(`${queued} events do not fit the area`);
+  const times: number[] = [];
+  let recovered = 0;
+  for (let i = 0; i < repeats; i++) {
+    const again = createEventSpill(flash, eventSpillDefaults(crc32));
+    const started = performance.now();
+    recovered = again.mount(2 + i);
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return { ms: times[Math.floor(times.length / 2)], recovered };
+}
+
+export async function run(options: { quick: boolean }): Promise<Record<string, unknown>> {
+  const events = options.quick ? 50_000 : 300_000;
+  const wearEvents = options.quick ? 40_000 : 200_000;
+
+  const simulatorRate = throughput(new FlashSimulator({ sectorSize: sectorBytes, sectorCount: sectors }), events);
+  const storage = new EspruinoStorage({ pageBytes: sectorBytes, pageCount: sectors + 8 });
+  const storageSectorBytes = storageSectorSizeFor(sectorBytes);
+  const storageRate = throughput(new StorageFlash(storage, 'tdm.ev.', storageSectorBytes, sectors), Math.floor(events / 5));
+
+  const wear = wearAt1Hz(wearEvents);
+  // Round-robin sectors wear evenly, so the area lasts until every sector has had its cycles.
+  const lifetimeYearsAt1Hz = (sectors * eraseCyclesPerSector * sectorBytes) / wear.bytesErasedPerEvent / secondsPerYear;
+
+  const simulatorRecovery = recovery(new FlashSimulator({ sectorSize: sectorBytes, sectorCount: sectors }), 10_000, 9);
+  const storageRecovery = recovery(new StorageFlash(new EspruinoStorage({ pageBytes: sectorBytes, pageCount: sectors + 8 }), 'tdm.ev.', storageSectorBytes, sectors), 10_000, 5);
+  if (simulatorRecovery.recovered !== 10_000 || storageRecovery.recovered !== 10_000) throw new Error('mount did not recover every event');
+
+  printTable(`Event spill tier: ${eventBytes}-byte events, 128 KiB area (${sectors} x ${sectorBytes} B), flush after ${spillFlushDelayMs} ms, sync every ${syncEverySec} s`, ['figure', 'flash simulator', 'Espruino Storage (sandbox)'], [
+    ['events/sec through the tier', Math.round(simulatorRate), Math.round(storageRate)],
+    ['mount with 10,000 queued (ms)', round(simulatorRecovery.ms, 2), round(storageRecovery.ms, 2)],
+    ['bytes programmed/event at 1 Hz', round(wear.bytesProgrammedPerEvent, 2), '-'],
+    ['bytes erased/event at 1 Hz', round(wear.bytesErasedPerEvent, 2), '-'],
+    ['erases per sector (min..max)', `${wear.minEraseCount}..${wear.maxEraseCount}`, '-'],
+    ['lifetime at 1 Hz (years)', round(lifetimeYearsAt1Hz, 1), '-'],
+  ]);
+  console.log(`targets: lifetime >= 20 years (${lifetimeYearsAt1Hz >= 20 ? 'met' : 'MISSED'}), recovery < 1000 ms (${simulatorRecovery.ms < 1000 && storageRecovery.ms < 1000 ? 'met' : 'MISSED'})`);
+
+  return {
+    lifetimeYearsAt1Hz: round(lifetimeYearsAt1Hz, 1),
+    bytesErasedPerEvent: round(wear.bytesErasedPerEvent, 2),
+    bytesProgrammedPerEvent: round(wear.bytesProgrammedPerEvent, 2),
+    eventsPerSec: Math.round(simulatorRate),
+    recoveryMsAt10000: round(simulatorRecovery.ms, 2),
+    storage: { eventsPerSec: Math.round(storageRate), recoveryMsAt10000: round(storageRecovery.ms, 2) },
+    eventBytes,
+    areaBytes: spillAreaBytesDefault,
+    eventsMeasured: { throughput: events, wear: wearEvents },
+  };
+}
