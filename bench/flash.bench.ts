@@ -3,7 +3,7 @@
 // projected lifetime of a 64 KiB area at one update per second (100k erase cycles per sector).
 import { StateStore, stateOk } from '../firmware/core/state-store.ts';
 import {
-  boolField, bytesField, fixedField, intField, stateOwnerCloud, stateOwnerDevice, stringField, stateTypeBool, stateTypeBytes,
+  boolField, bytesField, fixedField, intField, stateOwnerDevice, stringField, stateTypeBool, stateTypeBytes,
   stateTypeFixed, stateTypeInt, type StateTemplate,
 } from '../firmware/core/state-template.ts';
 import type { Flash } from '../firmware/hal/flash.ts';
@@ -20,15 +20,18 @@ const secondsPerYear = 365.25 * 24 * 3600;
 const areaBytes = 64 * 1024;
 const pageBytes = 4096;
 
-/** Twenty keys of every type, as a sensor node might hold. */
+/**
+ * Twenty keys of every type, as a sensor node might hold. All device-owned: the updates measured
+ * are the device's (only the cloud changes a cloud-owned key, and its writes carry 4 more bytes).
+ */
 const template: StateTemplate = {
   fields: [
-    intField('bootCount', stateOwnerDevice), boolField('led', stateOwnerCloud), fixedField('setpoint', stateOwnerCloud, 1),
-    stringField('name', stateOwnerCloud, 16), intField('intervalSec', stateOwnerCloud), fixedField('lastTemp', stateOwnerDevice, 2),
+    intField('bootCount', stateOwnerDevice), boolField('led', stateOwnerDevice), fixedField('setpoint', stateOwnerDevice, 1),
+    stringField('name', stateOwnerDevice, 16), intField('intervalSec', stateOwnerDevice), fixedField('lastTemp', stateOwnerDevice, 2),
     fixedField('lastHum', stateOwnerDevice, 1), intField('battMv', stateOwnerDevice), boolField('alarm', stateOwnerDevice),
-    intField('rssi', stateOwnerDevice), stringField('fw', stateOwnerDevice, 12), bytesField('calibration', stateOwnerCloud, 8),
-    intField('errors', stateOwnerDevice), boolField('heater', stateOwnerCloud), fixedField('offset', stateOwnerCloud, 2),
-    intField('uptimeSec', stateOwnerDevice), stringField('zone', stateOwnerCloud, 8), intField('mode', stateOwnerCloud),
+    intField('rssi', stateOwnerDevice), stringField('fw', stateOwnerDevice, 12), bytesField('calibration', stateOwnerDevice, 8),
+    intField('errors', stateOwnerDevice), boolField('heater', stateOwnerDevice), fixedField('offset', stateOwnerDevice, 2),
+    intField('uptimeSec', stateOwnerDevice), stringField('zone', stateOwnerDevice, 8), intField('mode', stateOwnerDevice),
     boolField('door', stateOwnerDevice), intField('counter', stateOwnerDevice),
   ],
 };

@@ -129,7 +129,7 @@ for (let i = 0; i < events; i++) full.append(scratch, 0, 10);
 const fullSeconds = getTime() - started;
 
 // The state store on Storage: 4 sector files, E.CRC32 injected.
-const template = { fields: [intField('counter', stateOwnerDevice), fixedField('temp', stateOwnerDevice, 1), boolField('led', stateOwnerCloud), stringField('name', stateOwnerCloud, 12)] };
+const template = { fields: [intField('counter', stateOwnerDevice), fixedField('temp', stateOwnerDevice, 1), boolField('led', stateOwnerCloud), stringField('name', stateOwnerDevice, 12)] };
 const crc = function (data: Uint8Array, offset: number, length: number): number { return E.CRC32(data.subarray(offset, offset + length)); };
 const flash = new StorageFlash(require('Storage'), 'tdm.bench.', 4060, 4);
 const store = new StateStore(flash, template, { crc32: crc, coalesceWindowMs: 0 });

@@ -14,7 +14,7 @@ export const twentyKeyTemplate: StateTemplate = {
     intField('bootCount', stateOwnerDevice), boolField('led', stateOwnerCloud), fixedField('setpoint', stateOwnerCloud, 1),
     stringField('name', stateOwnerCloud, 16), intField('intervalSec', stateOwnerCloud), fixedField('lastTemp', stateOwnerDevice, 2),
     fixedField('lastHum', stateOwnerDevice, 1), intField('battMv', stateOwnerDevice), boolField('alarm', stateOwnerDevice),
-    intField('rssi', stateOwnerDevice), stringField('fw', stateOwnerDevice, 12), bytesField('calibration', stateOwnerCloud, 8),
+    intField('rssi', stateOwnerDevice), stringField('fw', stateOwnerDevice, 12), bytesField('calibration', stateOwnerDevice, 8),
     intField('errors', stateOwnerDevice), boolField('heater', stateOwnerCloud), fixedField('offset', stateOwnerCloud, 2),
     intField('uptimeSec', stateOwnerDevice), stringField('zone', stateOwnerCloud, 8), intField('mode', stateOwnerCloud),
     boolField('door', stateOwnerDevice), intField('counter', stateOwnerDevice),
@@ -61,6 +61,12 @@ function randomValue(template: StateTemplate, key: number, random: () => number)
   return value;
 }
 
+/** Sets a key the way its owner may: locally for a device-owned key, as a cloud write otherwise. */
+export function setAsOwner(store: StateStore, key: number, value: Uint8Array, length: number): number {
+  if (store.owner(key) === stateOwnerCloud) return store.applyCloudValue(key, value, 0, length, store.version(key) + 1);
+  return store.setBytes(key, value, 0, length);
+}
+
 export function applyOperation(store: StateStore, operation: Operation): number {
   switch (operation.kind) {
     case 'set':
@@ -97,6 +103,10 @@ export function workload(seed: number, count: number, template: StateTemplate, m
     else if (choice < 0.8 * scale) operation = { kind: 'cloud', key, value: randomValue(template, key, random), version: store.version(key) + 1 + Math.floor(random() * 3) };
     else if (choice < 0.95 * scale) operation = { kind: 'ack', key, version: store.version(key) };
     else operation = { kind: 'rotate' };
+    // Only the cloud changes a cloud-owned key [SYNC-32]: a local set or delete becomes a cloud write.
+    if (template.fields[key].owner === stateOwnerCloud && (operation.kind === 'set' || operation.kind === 'remove')) {
+      operation = { kind: 'cloud', key, value: randomValue(template, key, random), version: store.version(key) + 1 };
+    }
     if (applyOperation(store, operation) !== stateOk) throw new Error(`reference operation ${i} failed`);
     operations.push(operation);
     states.push(snapshot(store));

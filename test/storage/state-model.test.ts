@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StateStore, stateErrorStale, stateOk } from '../../firmware/core/state-store.ts';
+import { stateOwnerDevice } from '../../firmware/core/state-template.ts';
 import { FlashSimulator, PowerLoss } from '../../hal-mocks/flash-simulator.ts';
 import { applyOperation, newStore, smallTemplate, snapshot, workload } from './state-helpers.ts';
 
@@ -129,11 +130,13 @@ class RemountCommand implements fc.Command<Model, Real> {
 }
 
 const key = fc.integer({ min: 0, max: smallTemplate.fields.length - 1 });
+// Only the cloud changes a cloud-owned key [SYNC-32]: local sets and deletes take device-owned ones.
+const deviceKey = fc.constantFrom(...smallTemplate.fields.flatMap((field, id) => (field.owner === stateOwnerDevice ? [id] : [])));
 const bytes = fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 12 });
 const commands = [
-  fc.tuple(key, bytes).map(([k, b]) => new SetCommand(k, b)),
-  fc.tuple(key, bytes).map(([k, b]) => new SetCommand(k, b)),
-  key.map((k) => new RemoveCommand(k)),
+  fc.tuple(deviceKey, bytes).map(([k, b]) => new SetCommand(k, b)),
+  fc.tuple(deviceKey, bytes).map(([k, b]) => new SetCommand(k, b)),
+  deviceKey.map((k) => new RemoveCommand(k)),
   fc.tuple(key, fc.integer({ min: -1, max: 3 }), bytes).map(([k, d, b]) => new CloudCommand(k, d, b)),
   fc.tuple(key, fc.integer({ min: 0, max: 2 })).map(([k, behind]) => new AckCommand(k, behind)),
   fc.constant(new RotateCommand()),

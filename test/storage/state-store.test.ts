@@ -22,17 +22,17 @@ describe('state store values', () => {
     const flash = new FlashSimulator({ sectorCount: 4 });
     const store = mounted(flash);
     expect(store.setNumber(key('bootCount'), 17)).toBe(stateOk);
-    expect(store.setBool(key('led'), true)).toBe(stateOk);
-    expect(store.setNumber(key('setpoint'), 21.45)).toBe(stateOk);
+    expect(store.setBool(key('alarm'), true)).toBe(stateOk);
+    expect(store.setNumber(key('lastHum'), 21.45)).toBe(stateOk);
     expect(store.setNumber(key('lastTemp'), -3.14159)).toBe(stateOk);
-    expect(store.setString(key('name'), 'Küche')).toBe(stateOk);
+    expect(store.setString(key('fw'), 'Küche')).toBe(stateOk);
     expect(store.setBytes(key('calibration'), Uint8Array.from([1, 2, 3]), 0, 3)).toBe(stateOk);
     const again = mounted(flash);
     expect(again.getNumber(key('bootCount'))).toBe(17);
-    expect(again.getBool(key('led'))).toBe(true);
-    expect(again.getNumber(key('setpoint'))).toBe(21.5);
+    expect(again.getBool(key('alarm'))).toBe(true);
+    expect(again.getNumber(key('lastHum'))).toBe(21.5);
     expect(again.getNumber(key('lastTemp'))).toBe(-3.14);
-    expect(again.getString(key('name'))).toBe('Küche');
+    expect(again.getString(key('fw'))).toBe('Küche');
     const into = new Uint8Array(8);
     expect(again.readBytes(key('calibration'), into, 0)).toBe(3);
     expect(Array.from(into.subarray(0, 3))).toEqual([1, 2, 3]);
@@ -47,9 +47,9 @@ describe('state store values', () => {
     expect(store.setNumber(key('bootCount'), 1.5)).toBe(stateErrorBadValue);
     expect(store.setNumber(key('bootCount'), 2 ** 31)).toBe(stateErrorBadValue);
     expect(store.setNumber(key('bootCount'), Number.NaN)).toBe(stateErrorBadValue);
-    expect(store.setNumber(key('led'), 1)).toBe(stateErrorBadValue);
-    expect(store.setString(key('name'), 'x'.repeat(17))).toBe(stateErrorBadValue);
-    expect(store.setString(key('name'), '€')).toBe(stateErrorBadValue);
+    expect(store.setNumber(key('alarm'), 1)).toBe(stateErrorBadValue);
+    expect(store.setString(key('fw'), 'x'.repeat(13))).toBe(stateErrorBadValue);
+    expect(store.setString(key('fw'), '€')).toBe(stateErrorBadValue);
     expect(store.setBytes(key('battMv'), new Uint8Array(3), 0, 3)).toBe(stateErrorBadValue);
     expect(store.setNumber(99, 1)).toBe(stateErrorUnknownKey);
     expect(store.setNumber(-1, 1)).toBe(stateErrorUnknownKey);
@@ -220,7 +220,7 @@ describe('state store on Espruino Storage (StorageFlash over the sandbox emulati
     expect(store.mount()).toBe(stateOk);
     for (let i = 0; i < 3000; i++) {
       expect(store.setNumber(key('counter'), i)).toBe(stateOk);
-      if (i % 7 === 0) expect(store.setString(key('zone'), `z${i % 1000}`)).toBe(stateOk);
+      if (i % 7 === 0) expect(store.setString(key('fw'), `z${i % 1000}`)).toBe(stateOk);
     }
     const expected = snapshot(store);
     expect(store.rotations).toBeGreaterThan(10);
