@@ -17,8 +17,8 @@ afterAll(async () => {
 describe('dashboard: desired state', () => {
   it('shows the fleet, and a desired change set in the page reaches the device and comes back', async () => {
     const { page } = session;
-    await page.getByTestId('row-demo-1').getByText('connected').waitFor({ timeout: 10_000 });
-    await page.getByTestId('row-demo-2').getByText('connected').waitFor({ timeout: 10_000 });
+    await page.getByTestId('row-demo-1').getByText('connected', { exact: true }).waitFor({ timeout: 10_000 });
+    await page.getByTestId('row-demo-2').getByText('connected', { exact: true }).waitFor({ timeout: 10_000 });
     await page.getByTestId('row-demo-1').click();
     await expect.poll(() => page.getByTestId('detail-id').textContent()).toBe('demo-1');
     // The device's own report arrives first: firmware and boot count as reported state.

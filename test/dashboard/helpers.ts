@@ -1,6 +1,6 @@
 // Shared by the dashboard's browser tests: a fleet (cloud + sandbox devices, as `npm start` runs
 // it) on free ports in a temporary folder, and headless Debian Chromium through playwright-core.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,30 +12,58 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const screenshotDir = join(repoRoot, 'test-output');
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-function newestMtimeMs(dir: string): number {
+function newestSourceMtimeMs(dir: string): number {
   let newest = 0;
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     const stat = statSync(path);
-    newest = Math.max(newest, stat.isDirectory() ? newestMtimeMs(path) : stat.mtimeMs);
+    if (stat.isDirectory()) newest = Math.max(newest, newestSourceMtimeMs(path));
+    else if (name.endsWith('.ts')) newest = Math.max(newest, stat.mtimeMs);
   }
   return newest;
 }
 
 /**
  * The firmware bundle for the fleet: a private copy of dist/firmware.js when it is newer than every
- * firmware source (`npm test` builds it first), else a fresh build. The copy keeps a parallel
- * rebuild of dist/ from changing the devices under a running test.
+ * firmware source (`npm test` builds it first), else one build shared by every test file that needs
+ * it (the first builds, the others wait for it). The copy keeps a parallel rebuild of dist/ from
+ * changing the devices under a running test.
  */
 export async function fleetBundle(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-dashboard-bundle-'));
   const target = join(dir, 'firmware.js');
   const dist = join(repoRoot, 'dist', 'firmware.js');
-  if (existsSync(dist) && statSync(dist).mtimeMs >= newestMtimeMs(join(repoRoot, 'firmware'))) {
+  const sourcesMs = newestSourceMtimeMs(join(repoRoot, 'firmware'));
+  if (existsSync(dist) && statSync(dist).mtimeMs >= sourcesMs) {
     copyFileSync(dist, target);
     return target;
   }
-  return buildFirmwareBundle(target, true);
+  const shared = join(tmpdir(), `tandem-fleet-bundle-${Math.floor(sourcesMs)}.js`);
+  const lock = `${shared}.lock`;
+  const started = Date.now();
+  while (!existsSync(shared)) {
+    let owner = false;
+    try {
+      mkdirSync(lock);
+      owner = true;
+    } catch {
+      // Another test file is building it.
+    }
+    if (owner) {
+      try {
+        const built = await buildFirmwareBundle(join(dir, 'build.js'), true);
+        copyFileSync(built, `${shared}.partial`);
+        renameSync(`${shared}.partial`, shared);
+      } finally {
+        rmSync(lock, { recursive: true, force: true });
+      }
+      break;
+    }
+    if (Date.now() - started > 90_000) throw new Error(`waited 90 s for another test's firmware build (${lock})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  copyFileSync(shared, target);
+  return target;
 }
 
 export interface DashboardSession {

@@ -17,7 +17,7 @@ afterAll(async () => {
 describe('dashboard: power cycle', () => {
   it('a power-cycled device keeps its state', async () => {
     const { page } = session;
-    await page.getByTestId('row-demo-1').getByText('connected').waitFor({ timeout: 10_000 });
+    await page.getByTestId('row-demo-1').getByText('connected', { exact: true }).waitFor({ timeout: 10_000 });
     await expect.poll(() => page.getByTestId('reported-bootCount').textContent(), { timeout: 10_000 }).toBe('1');
 
     // Cloud-owned state set in the page, applied by the device.
@@ -44,7 +44,7 @@ describe('dashboard: power cycle', () => {
     await page.getByTestId('network-demo-1').click();
     await expect.poll(() => page.getByTestId('net-demo-1').textContent()).toBe('online');
     await expect.poll(() => page.getByTestId('reported-bootCount').textContent(), { timeout: 20_000 }).toBe('2');
-    await expect.poll(() => page.getByTestId('row-demo-1').getByText('connected').count(), { timeout: 5000 }).toBe(1);
+    await expect.poll(() => page.getByTestId('row-demo-1').getByText('connected', { exact: true }).count(), { timeout: 5000 }).toBe(1);
     expect(await page.getByTestId('desired-led').textContent()).toBe('true');
     expect(await page.getByTestId('desired-reportIntervalSec').textContent()).toBe('7');
     expect(await page.getByTestId('hw-led').textContent()).toContain('on');
