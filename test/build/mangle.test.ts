@@ -85,8 +85,11 @@ describe('build: mangling private members', () => {
     for (const name of ['length', 'push', 'subarray', 'charCodeAt', 'toString', 'constructor', 'prototype', 'buffer']) expect(builtins.has(name), name).toBe(true);
     // The real firmware: Espruino API members (espruino.d.ts, @types/espruino), the config read
     // from JSON and the public members of what it imports are reserved.
-    const firmware = analyseMangleableNames({ entry: join(repoRoot, 'firmware', 'main.ts'), tsconfigPath });
-    for (const name of ['readJSON', 'write', 'on', 'end', 'CRC32', 'memory', 'deviceId', 'mqttPort', 'secret', 'connect', 'info']) expect(firmware.reserved.has(name), name).toBe(true);
+    const firmware = analyseMangleableNames({ entry: join(repoRoot, 'firmware', 'main.ts'), tsconfigPath, scope: 'internal' });
+    const apiAndConfig = ['readJSON', 'write', 'on', 'end', 'CRC32', 'memory', 'connect', 'host', 'port', 'ca', 'edge', 'debounce', 'password',
+      'deviceId', 'secret', 'mqttHost', 'mqttPort', 'tls', 'caCert', 'wifiSsid', 'wifiPassword'];
+    for (const name of apiAndConfig) expect(firmware.reserved.has(name), name).toBe(true);
+    expect(Object.keys(firmware.cache).length).toBeGreaterThan(200);
     for (const result of [analysis, firmware]) {
       for (const [original, short] of Object.entries(result.cache)) {
         expect(result.reserved.has(original), original).toBe(false);
