@@ -3,8 +3,13 @@
 // disagree. Add new limits to the section they belong to.
 
 // Build
-/** The minified firmware bundle may not grow past this (checked by `npm run build`). */
-export const firmwareBundleBytesMax = 64 * 1024;
+/**
+ * The minified firmware bundle may not grow past this (checked by `npm run build`). The first
+ * budget, 24 KiB, held the platform demo; the full firmware (MQTT client, codec, state store, ring,
+ * sync engine, example app) measures 45.5 KB after name mangling. RAM is the tighter limit: run from
+ * Storage as a flashed board runs it, the firmware leaves about 9,400 of 16,383 JsVars free.
+ */
+export const firmwareBundleBytesMax = 48 * 1024;
 
 // Cloud stub (cloud-stub/): enforced by the cloud only, declared here so the device can stay inside them.
 /** One HTTP request body (JSON) accepted by the cloud's API. */
