@@ -147,8 +147,28 @@ export function createDashboardHandler(options: { adminToken: string; fleet?: Fl
     sendJson(response, 200, { ok: true, device: fleet.devices().find((device) => device.deviceId === deviceId) ?? null });
   }
 
+  /**
+   * Never throws: an exception in a request listener would end the whole cloud process (the HTTP
+   * fuzzer found `////%2F`, which `new URL` refuses).
+   */
   return (request, response) => {
-    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    try {
+      return route(request, response);
+    } catch (error) {
+      if (!response.headersSent) sendError(response, 500, 'internal', `internal error: ${(error as Error).message}`);
+      else response.destroy();
+      return true;
+    }
+  };
+
+  function route(request: IncomingMessage, response: ServerResponse): boolean {
+    let pathname: string;
+    try {
+      pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      sendError(response, 400, 'bad-path', 'the request path is not a valid URL path');
+      return true;
+    }
     if (pathname === '/favicon.ico') {
       // No icon: an empty answer keeps the browser from logging a 404 on every load.
       response.writeHead(204);
@@ -183,5 +203,5 @@ export function createDashboardHandler(options: { adminToken: string; fleet?: Fl
       return true;
     }
     return false;
-  };
+  }
 }
