@@ -134,7 +134,7 @@ export class SyncSession implements UplinkHandler {
     if (session === undefined) return this.reportError(message.deviceId, syncErrorNoSession, `message type ${type} before HELLO`);
     if (type === syncEvents) return this.handleEvents(message.deviceId, session, bytes, cursor, message.receivedAtMs);
     if (type === syncStateReport) return this.handleStateReport(message.deviceId, session, bytes, cursor, message.receivedAtMs);
-    if (type === syncStateApplied) return this.handleStateApplied(session, bytes, cursor);
+    if (type === syncStateApplied) return this.handleStateApplied(message.deviceId, session, bytes, cursor);
     if (type === syncMessageAck) return this.handleMessageAck(message.deviceId, session, bytes, cursor);
     if (type === syncRpcCall) return this.handleRpcCall(message.deviceId, session, bytes, cursor);
     return this.reportError(message.deviceId, syncErrorMalformed, `unknown message type ${type}`);
@@ -295,17 +295,35 @@ export class SyncSession implements UplinkHandler {
     await this.send(deviceId, out.subarray(0, at), 0);
   }
 
-  /** [SYNC-5] The device holds these cloud-owned versions. */
-  private async handleStateApplied(session: DeviceSession, bytes: Uint8Array, cursor: SyncCursor): Promise<void> {
+  /**
+   * [SYNC-5] The device holds these cloud-owned versions: remember them, and mirror each applied
+   * desired value into the reported side of its key, so the replica shows what the device runs.
+   */
+  private async handleStateApplied(deviceId: string, session: DeviceSession, bytes: Uint8Array, cursor: SyncCursor): Promise<void> {
     const end = bytes.length;
     if (cursor.position >= end) return;
     const count = bytes[cursor.position++];
+    const applied = new Map<number, number>();
     for (let i = 0; i < count && cursor.position < end; i++) {
-      const keyId = bytes[cursor.position++];
+      const keyId = bytes[cursor.position]!;
+      cursor.position++;
       const version = readSyncVarint(bytes, cursor, end);
-      if (version < 0) return;
+      if (version < 0) return this.reportError(deviceId, syncErrorMalformed, 'truncated STATE_APPLIED');
       session.deviceVersions.set(keyId, version);
+      applied.set(keyId, version);
     }
+    const template = session.stateTemplate;
+    if (template === null || applied.size === 0) return;
+    const state = await this.context.repository.getState(deviceId);
+    const updates: { key: string; value: unknown; version: number; ts: number }[] = [];
+    for (const [keyId, version] of applied) {
+      const field = template.fields[keyId];
+      const entry = field === undefined ? undefined : state?.entries.find((e) => e.key === field.name);
+      if (entry !== undefined && entry.desiredVersion === version) updates.push({ key: entry.key, value: entry.desiredValue, version, ts: this.context.now() });
+    }
+    if (updates.length === 0) return;
+    const stored = await this.context.repository.applyReported(deviceId, updates);
+    if (stored.length > 0) this.context.live.publish({ type: 'reported', deviceId, keys: stored });
   }
 
   /** [SYNC-12] Cloud-owned values newer than the device's. */

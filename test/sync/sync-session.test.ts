@@ -88,6 +88,11 @@ describe('sync session: device core against the cloud stub', () => {
     cloud.cloud.context.live.publish({ type: 'desired', deviceId: 'dev-c', desiredVersion: 2, keys: ['led'] });
     await waitFor(() => first.device.state.getBool(led) === false, 10_000, 'led pushed while connected');
     expect(first.device.state.version(led)).toBe(2);
+    // [SYNC-5] What the device applied comes back as the key's reported value.
+    await waitFor(async () => {
+      const entry = (await repository.getState('dev-c'))!.entries.find((e) => e.key === 'led');
+      return entry?.reportedValue === false && entry.reportedVersion === 2;
+    }, 10_000, 'led reported as applied');
     first.device.stop();
   });
 
