@@ -200,6 +200,9 @@ export class SyncSession implements UplinkHandler {
     this.context.metrics.increment('tandem_sync_hellos_total');
     this.context.log(`sync: ${deviceId} hello: epoch ${epoch}, ${templateCount} templates`);
     await this.context.repository.markDeviceSeen(deviceId, this.context.now());
+    // [SYNC-1] [SYNC-4] HELLO names the last message applied: that acknowledges it (its own ack
+    // may have been lost with the previous connection).
+    if (messageSeq > 0) await this.context.repository.ackMessages(deviceId, messageSeq);
     await this.send(deviceId, varintMessage(syncWelcome, [epoch, session.committedSeq, Math.floor(this.context.now() / 1000)]));
     // [SYNC-27] The cloud never decodes with a guessed template: say which ones it lacks.
     if (unknown.length > 0) await this.reportError(deviceId, syncErrorUnknownTemplate, `unknown template hashes ${unknown.join(', ')}`);
@@ -275,7 +278,7 @@ export class SyncSession implements UplinkHandler {
       const field = template.fields[keyId];
       const value = field === undefined ? undefined : stateValueToJson(field, bytes, cursor.position, length);
       cursor.position += length;
-      if (field === undefined || field.owner !== stateOwnerDevice || value === undefined) {
+      if (field === undefined || field.owner !== stateOwnerDevice || field.name.startsWith('_') || value === undefined) {
         await this.reportError(deviceId, syncErrorMalformed, `bad state key ${keyId}`);
         continue;
       }
@@ -383,8 +386,10 @@ export class SyncSession implements UplinkHandler {
     const window = syncMessagesPerSessionMax - (session.messageSentSeq - session.messageAckedSeq);
     if (window <= 0) return;
     const messages = await this.context.repository.pendingMessages(deviceId, session.messageSentSeq, this.context.now(), window);
+    // [SYNC-14] Each message names the seq it follows in this delivery (expired ones are skipped
+    // on purpose), so the device can tell a deliberate skip from a message still on its way.
     for (const message of messages) {
-      await this.send(deviceId, jsonBody(syncMessage, [message.seq], message.body));
+      await this.send(deviceId, jsonBody(syncMessage, [message.seq, session.messageSentSeq], message.body));
       session.messageSentSeq = Math.max(session.messageSentSeq, message.seq);
     }
     if (messages.length > 0) await this.context.repository.markMessagesDelivered(deviceId, messages.map((m) => m.seq));
@@ -394,8 +399,10 @@ export class SyncSession implements UplinkHandler {
   private async handleMessageAck(deviceId: string, session: DeviceSession, bytes: Uint8Array, cursor: SyncCursor): Promise<void> {
     const seq = readSyncVarint(bytes, cursor, bytes.length);
     if (seq < 0) return this.reportError(deviceId, syncErrorMalformed, 'truncated MESSAGE_ACK');
+    const gap = cursor.position < bytes.length && (bytes[cursor.position]! & 1) === 1;
     if (seq > session.messageAckedSeq) session.messageAckedSeq = seq;
-    if (seq > session.messageSentSeq) session.messageSentSeq = seq;
+    // [SYNC-26] The device refused a message after a gap: send again from the last it applied.
+    if (gap || seq > session.messageSentSeq) session.messageSentSeq = seq;
     await this.context.repository.ackMessages(deviceId, seq);
     await this.sendMessages(deviceId);
   }

@@ -107,6 +107,9 @@ export class Device implements SyncEvents {
   declare private readonly droppedValues: WireValue[];
   declare private readonly tickBound: () => void;
   declare private timer: number;
+  /** The events-dropped report waiting for its ack (0: none), and the drops it carries. */
+  declare private reportSeq: number;
+  declare private reportCount: number;
   declare private running: boolean;
 
   constructor(hardware: DeviceHardware, config: DeviceConfig, options: DeviceOptions, app: DeviceApp) {
@@ -155,6 +158,8 @@ export class Device implements SyncEvents {
     forwarder.sync = this.sync;
     this.running = false;
     this.timer = -1;
+    this.reportSeq = 0;
+    this.reportCount = 0;
     const self = this;
     this.tickBound = function () {
       self.timer = -1;
@@ -195,11 +200,23 @@ export class Device implements SyncEvents {
 
   /**
    * [CACHE-3] [SYNC-29] Dropped events become an events-dropped event of their own, so the loss
-   * reaches the cloud. The report waits for room in the ring (acknowledgements make it): it never
-   * evicts an event itself, so the count it carries is exactly the events lost.
+   * reaches the cloud. The report waits for room in the ring (it never evicts an event itself),
+   * and its count is cleared only once the cloud acknowledged the report: a report evicted before
+   * that (the ring overflowed again) leaves its count standing, to be reported again.
    */
   private reportDrops(): void {
-    const dropped = this.cache.droppedCount;
+    const cache = this.cache;
+    if (this.reportSeq > 0) {
+      if (this.sync.status.ackedSeq >= this.reportSeq) {
+        cache.clearDropped(this.reportCount);
+        this.reportSeq = 0;
+      } else if (cache.totalCount() === 0 || cache.oldestSeq() > this.reportSeq) {
+        this.reportSeq = 0; // evicted unacknowledged: its count is still in droppedCount
+      } else {
+        return; // one report in flight at a time
+      }
+    }
+    const dropped = cache.droppedCount;
     if (dropped === 0) return;
     const values = this.droppedValues;
     values[0] = this.hardware.clock.epochMs();
@@ -207,7 +224,11 @@ export class Device implements SyncEvents {
     // The first dropped seq is not tracked by the ring: 0 says unknown.
     values[2] = 0;
     values[3] = this.options.overflowPolicy === overflowDropOldest ? 'dropOldest' : 'rejectNewest';
-    if (this.sync.emitIfRoom(eventsDroppedTemplate, values) > 0) this.cache.clearDropped(dropped);
+    const seq = this.sync.emitIfRoom(eventsDroppedTemplate, values);
+    if (seq > 0) {
+      this.reportSeq = seq;
+      this.reportCount = dropped;
+    }
   }
 
   // SyncEvents: forwarded to the application.

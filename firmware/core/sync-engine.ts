@@ -81,6 +81,8 @@ export interface SyncStatus {
   lastSyncOk: boolean;
   duplicates: number;
   conflicts: number;
+  /** Highest seq of this boot epoch the cloud acknowledged as committed. */
+  ackedSeq: number;
   /** EVENTS messages published, and the frames they carried. */
   eventMessagesSent: number;
   framesSent: number;
@@ -127,6 +129,10 @@ export class SyncEngine {
   declare private cacheSinceMs: number;
   /** HELLO could not be queued (MQTT window full): send it as soon as there is room. */
   declare private helloPending: boolean;
+  /** A MESSAGE_ACK could not be queued: send it as soon as there is room. */
+  declare private messageAckPending: boolean;
+  /** A message after a gap was refused since the last ack went out. */
+  declare private messageGap: boolean;
 
   constructor(link: SyncLink, cache: EventCache, state: StateStore, stateTemplate: StateTemplate, templates: Template[],
     clock: Clock, log: Log, crc: Crc32, events: SyncEvents, options: SyncOptions) {
@@ -166,8 +172,10 @@ export class SyncEngine {
     this.idleSinceMs = -1;
     this.cacheSinceMs = 0;
     this.helloPending = false;
+    this.messageAckPending = false;
+    this.messageGap = false;
     this.lastMessageSeq = options.messageSeqKeyId >= 0 && state.has(options.messageSeqKeyId) ? (state.getNumber(options.messageSeqKeyId) as number) : 0;
-    this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, eventMessagesSent: 0, framesSent: 0, frameBytesSent: 0, bytesSent: 0 };
+    this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, ackedSeq: 0, eventMessagesSent: 0, framesSent: 0, frameBytesSent: 0, bytesSent: 0 };
   }
 
   /** Starts syncing: connects now (continuous) or at the first period (periodic). */
@@ -384,7 +392,10 @@ export class SyncEngine {
     this.sentSeq = 0;
     this.lastAckMs = this.clock.nowMs();
     for (let k = 0; k < this.stateSent.length; k++) this.stateSent[k] = 0;
-    if (epoch === this.options.epoch && committedSeq > 0) this.cache.ack(committedSeq);
+    if (epoch === this.options.epoch && committedSeq > 0) {
+      this.cache.ack(committedSeq);
+      if (committedSeq > status.ackedSeq) status.ackedSeq = committedSeq;
+    }
     this.log.info('sync: session open, ' + this.cache.totalCount() + ' events to send');
   }
 
@@ -393,6 +404,7 @@ export class SyncEngine {
     const seq = readSyncVarint(bytes, cursor, end);
     if (epoch !== this.options.epoch || seq < 0) return;
     this.cache.ack(seq);
+    if (seq > this.status.ackedSeq) this.status.ackedSeq = seq;
     this.lastAckMs = this.clock.nowMs();
     if (!this.hasUnacked()) this.finishSync(true);
   }
@@ -445,22 +457,42 @@ export class SyncEngine {
     if (!this.hasUnacked()) this.finishSync(true);
   }
 
-  /** [SYNC-14] [SYNC-26] Deliver each message once: apply, persist its seq, then acknowledge. */
+  /**
+   * [SYNC-14] [SYNC-26] Deliver each message once and in order: apply, persist its seq, then
+   * acknowledge. A message names the seq it follows; one that follows a seq this device has not
+   * applied (a gap: an earlier message is still on its way) is not applied, and the ack of the
+   * last one applied makes the cloud send again from there.
+   */
   private handleMessage(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
     const seq = readSyncVarint(bytes, cursor, end);
-    if (seq < 0) return;
+    const follows = readSyncVarint(bytes, cursor, end);
+    if (seq < 0 || follows < 0) return;
     if (seq <= this.lastMessageSeq) {
       this.status.duplicates++;
-    } else {
+    } else if (follows <= this.lastMessageSeq) {
       this.events.onMessage(seq, bytesToByteString(bytes, cursor.position, end));
       this.lastMessageSeq = seq;
       const key = this.options.messageSeqKeyId;
       if (key >= 0 && this.state.setNumber(key, seq) === 0) this.state.ack(key, this.state.version(key));
+    } else {
+      this.messageGap = true;
     }
+    this.messageAckPending = true;
+    this.sendMessageAck();
+  }
+
+  /** [SYNC-4] Acknowledges the last message applied; retried from pump() while the window is full. */
+  private sendMessageAck(): void {
     const out = this.out;
     out[0] = syncMessageAck;
     const at = writeSyncVarint(out, 1, out.length, this.lastMessageSeq);
-    this.publish(at);
+    // Flags: 1 = a message after a gap was refused; send again from this seq.
+    out[at] = this.messageGap ? 1 : 0;
+    if (this.publish(at + 1)) {
+      this.messageAckPending = false;
+    this.messageGap = false;
+      this.messageGap = false;
+    }
   }
 
   private handleRpcResult(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
@@ -506,6 +538,7 @@ export class SyncEngine {
       if (this.status.connected && this.helloPending) this.sendHello();
       return;
     }
+    if (this.messageAckPending) this.sendMessageAck();
     if (!this.sendState()) return;
     // [SYNC-22] One EVENTS message in flight at a time: the MQTT window keeps room for the small
     // messages (HELLO, acks, state) that must not wait behind a kilobyte of events.

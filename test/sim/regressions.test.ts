@@ -1,6 +1,6 @@
 // Minimal, deterministic reproductions of the bugs the fleet simulation found (test/sim/README.md,
-// "Findings"). Each is `it.fails` while the bug is open: when a fix lands the test starts to pass,
-// vitest reports it as failing, and the marker comes off (as it did for the HELLO one).
+// "Findings"). Each was `it.fails` while its bug was open; all are fixed now and kept as
+// regression tests.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,8 +80,8 @@ describe('fleet simulation findings (minimal reproductions)', () => {
   });
 
   // Sim: seeds 1, 16, 23 (code message-ack-refused). A MESSAGE applied while the window is full
-  // gets no MESSAGE_ACK; the cloud does not resend within the session, so it stays 'delivered'.
-  it.fails('[SYNC-14] a MESSAGE_ACK refused by a full MQTT window is sent once the window frees', () => {
+  // got no MESSAGE_ACK; the cloud does not resend within the session, so it stayed 'delivered'.
+  it('[SYNC-14] a MESSAGE_ACK refused by a full MQTT window is sent once the window frees', () => {
     const link = new WindowLink();
     const applied: number[] = [];
     const sync = engine(link, applied);
@@ -89,7 +89,7 @@ describe('fleet simulation findings (minimal reproductions)', () => {
     const welcome = new Uint8Array([syncWelcome, 1, 0, 0]);
     sync.onMessage(downlinkTopic('reg-1'), welcome, 0, welcome.length);
     link.full = true;
-    const message = new Uint8Array([syncMessage, 1, 0x7b, 0x7d]);
+    const message = new Uint8Array([syncMessage, 1, 0, 0x7b, 0x7d]);
     sync.onMessage(downlinkTopic('reg-1'), message, 0, message.length);
     expect(applied).toEqual([1]);
     link.full = false;
@@ -98,10 +98,11 @@ describe('fleet simulation findings (minimal reproductions)', () => {
     expect(link.published).toContain(syncMessageAck);
   });
 
-  // Sim: seeds 39, 40 (code drop-report-evicted). Under drop-oldest the events-dropped report is an
-  // event like any other: when the ring overflows again it is evicted, and the count it carried
-  // is gone (only the report's own eviction is counted). [CACHE-3] says loss is never silent.
-  it.fails('[CACHE-3] drops counted in an evicted events-dropped report are still reported', () => {
+  // Sim: seeds 39, 40 (code drop-report-evicted). Under drop-oldest an events-dropped report was an
+  // event like any other: evicted by a later overflow, the count it carried was gone. Now a report
+  // is added only where it fits without evicting, and its count is cleared only when the cloud
+  // acknowledges it: every event accepted is held, acknowledged, or counted as dropped.
+  it('[CACHE-3] drops counted in an evicted events-dropped report are still reported', () => {
     const offline: Network = {
       connect: (_host, _port, _secure, handlers) => {
         setTimeout(() => handlers.onClose(true), 0);
@@ -119,24 +120,30 @@ describe('fleet simulation findings (minimal reproductions)', () => {
       {},
     );
     const values = [1_700_000_000_000, 21.5, 40, 3700];
+    const accountedFor = (ackedEvents: number) => device.cache.droppedCount + device.cache.count + ackedEvents;
     for (let i = 0; i < 60; i++) device.emit(telemetryTemplate, values);
-    const droppedBeforeReport = device.cache.droppedCount;
-    expect(droppedBeforeReport).toBeGreaterThan(0);
-    // The tick turns the drops into an events-dropped event in the ring and clears the count.
+    expect(device.cache.droppedCount).toBeGreaterThan(0);
+    // A full ring has no room for the report: nothing is evicted for it, the count stands.
     device.tick();
-    expect(device.cache.droppedCount).toBeLessThan(droppedBeforeReport);
-    // Enough new events to push everything out of the ring, the report included.
+    expect(accountedFor(0)).toBe(device.cache.nextSeq - 1);
+    // The cloud acknowledges ten events: now the report fits, and it waits for its own ack.
+    const acked = device.cache.oldestSeq() + 9;
+    const ack = new Uint8Array([0x82, device.epoch, acked]);
+    device.sync.onMessage(downlinkTopic('reg-2'), ack, 0, ack.length);
+    device.tick();
+    const reportSeq = device.cache.nextSeq - 1;
+    // Enough new events to push everything out of the ring, the unacknowledged report included.
     for (let i = 0; i < 60; i++) device.emit(telemetryTemplate, values);
-    const accepted = device.cache.nextSeq - 1;
-    const evicted = accepted - device.cache.count;
-    // Nothing was acknowledged and no report is left in the ring: the count must cover every eviction.
-    expect(device.cache.droppedCount).toBe(evicted);
+    expect(device.cache.oldestSeq()).toBeGreaterThan(reportSeq);
+    device.tick();
+    // Every event accepted is held, acknowledged, or counted (the evicted report among them).
+    expect(accountedFor(10)).toBe(device.cache.nextSeq - 1);
   });
 
   // Sim: seeds 143, 174, 185, 234, 281 of `npm run sim -- --seed 100 --seeds 300` (code message-gap;
   // timing-dependent). The device applies any seq above the last one and acknowledges
   // cumulatively: message 2 never reaches the application, yet the ack of 3 marks it acknowledged.
-  it.fails('[SYNC-14] [SYNC-26] a MESSAGE after a gap is not applied, and the ack names the last one applied in order', () => {
+  it('[SYNC-14] [SYNC-26] a MESSAGE after a gap is not applied, and the ack names the last one applied in order', () => {
     const link = new WindowLink();
     const applied: number[] = [];
     const sync = engine(link, applied);
@@ -144,17 +151,24 @@ describe('fleet simulation findings (minimal reproductions)', () => {
     const down = downlinkTopic('reg-1');
     const welcome = new Uint8Array([syncWelcome, 1, 0, 0]);
     sync.onMessage(down, welcome, 0, welcome.length);
-    const first = new Uint8Array([syncMessage, 1, 0x7b, 0x7d]);
+    // Each MESSAGE names the seq it follows: 3 follows 2, which this device never got.
+    const first = new Uint8Array([syncMessage, 1, 0, 0x7b, 0x7d]);
     sync.onMessage(down, first, 0, first.length);
-    const third = new Uint8Array([syncMessage, 3, 0x7b, 0x7d]);
+    const third = new Uint8Array([syncMessage, 3, 2, 0x7b, 0x7d]);
     sync.onMessage(down, third, 0, third.length);
     expect(applied).toEqual([1]);
+    // The ack names 1 with the gap flag, so the cloud sends again from 1.
+    expect(link.published.filter((type) => type === syncMessageAck)).toHaveLength(2);
+    // A message the cloud skipped on purpose (2 expired) follows 1: applied.
+    const skip = new Uint8Array([syncMessage, 3, 1, 0x7b, 0x7d]);
+    sync.onMessage(down, skip, 0, skip.length);
+    expect(applied).toEqual([1, 3]);
   });
 
   // Sim: seeds 144, 154, 155, 189, 194 of `npm run sim -- --seed 100 --seeds 300` (code
   // message-ack-lost). The HELLO says the device applied message 1; the session believes it, but
   // the repository keeps the message 'delivered' (never acked), so it later 'expires'.
-  it.fails('[SYNC-1] [SYNC-4] the last message seq in HELLO acknowledges the messages in the repository', async () => {
+  it('[SYNC-1] [SYNC-4] the last message seq in HELLO acknowledges the messages in the repository', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tandem-reg-'));
     let session: SyncSession | null = null;
     const cloud = await startCloud({
@@ -181,7 +195,7 @@ describe('fleet simulation findings (minimal reproductions)', () => {
 
   // Fuzz: `npm run fuzz -- cloud-uplink --seed 1 --cases 2000`. [SYNC-9] says local keys ('_')
   // are never replicated, but a STATE report naming one is stored as a reported value.
-  it.fails('[SYNC-3] [SYNC-9] a STATE report of a local key is refused, not stored', async () => {
+  it('[SYNC-3] [SYNC-9] a STATE report of a local key is refused, not stored', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tandem-reg-'));
     let session: SyncSession | null = null;
     const cloud = await startCloud({
