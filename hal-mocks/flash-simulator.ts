@@ -23,6 +23,9 @@
 //   programs of that sector (its last contents stay readable).
 // - Accounting: per-sector program and erase counters, total bytes programmed and erased.
 import { flashErrorNotErased, flashErrorRange, flashErrorWorn, flashOk, type Flash, type FlashResult } from '../firmware/hal/flash.ts';
+import { seededRandom } from './seeded-random.ts';
+
+export { seededRandom };
 
 /** Thrown by every flash call once power is cut: unwinds the caller as a dying device would. */
 export class PowerLoss extends Error {
@@ -44,17 +47,6 @@ export interface FlashSimulatorOptions {
   eraseCyclesMax?: number;
 }
 
-/** mulberry32: small, fast, seedable; good enough to pick tear points and garbage bytes. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class FlashSimulator implements Flash {
   readonly sectorSize: number;

@@ -5,6 +5,7 @@
 // Tests can also cut every connection at once, or freeze them (bytes held, not dropped) to play a
 // link that silently stops.
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { seededRandom as generator } from './seeded-random.ts';
 
 export interface TcpFaultProxyOptions {
   targetHost: string;
@@ -23,17 +24,6 @@ export interface TcpFaultProxyOptions {
   cutAfterBytesMax?: number;
 }
 
-/** mulberry32: small, fast and good enough to place faults. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -13,6 +13,7 @@ import { bytesOf, byteString, crc32, formatValue, guardPrimitivePrototypes, hide
 import { RealScheduler, type SandboxScheduler } from './scheduler.ts';
 import { createNetModule, SocketRegistry, type SocketHost } from './sockets.ts';
 import { EspruinoStorage, PowerLossError, type StorageRealm } from './storage.ts';
+import { seededRandom } from '../seeded-random.ts';
 
 /** 'esp32' offers the Wifi module and reports BOARD "ESP32"; 'linux' has no Wifi but has quit(). */
 export type SandboxPlatform = 'esp32' | 'linux';
@@ -466,17 +467,6 @@ export class EspruinoSandbox {
   }
 }
 
-/** mulberry32: small, fast and good enough for simulations; returns floats in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function describeError(error: unknown): string {
   if (typeof error === 'object' && error !== null && 'message' in error) {

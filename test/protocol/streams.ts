@@ -1,17 +1,9 @@
 // The benchmark's and tests' record streams, generated from a seeded RNG so every run sees the
 // same bytes: the issue's reference telemetry stream and a 10-field power-meter stream.
 
-/** mulberry32: a small, fast, seeded 32-bit generator; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../hal-mocks/seeded-random.ts';
+
+export { seededRandom };
 
 export interface TelemetryRecord {
   ts: number;
