@@ -129,6 +129,8 @@ export class SyncEngine {
   declare private cacheSinceMs: number;
   /** HELLO could not be queued (MQTT window full): send it as soon as there is room. */
   declare private helloPending: boolean;
+  /** When the last STATE went out unacknowledged (-1: nothing waits for a STATE_ACK). */
+  declare private stateSentMs: number;
   /** A MESSAGE_ACK could not be queued: send it as soon as there is room. */
   declare private messageAckPending: boolean;
   /** A message after a gap was refused since the last ack went out. */
@@ -174,6 +176,7 @@ export class SyncEngine {
     this.helloPending = false;
     this.messageAckPending = false;
     this.messageGap = false;
+    this.stateSentMs = -1;
     this.lastMessageSeq = options.messageSeqKeyId >= 0 && state.has(options.messageSeqKeyId) ? (state.getNumber(options.messageSeqKeyId) as number) : 0;
     this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, ackedSeq: 0, eventMessagesSent: 0, framesSent: 0, frameBytesSent: 0, bytesSent: 0 };
   }
@@ -303,10 +306,14 @@ export class SyncEngine {
     const status = this.status;
     // [SYNC-25] Sent but not acknowledged for too long (an ack was lost, or the cloud restarted
     // behind a broker that stayed up): send events and state again from the last acknowledgement.
-    if (status.sessionOpen && this.hasUnacked() && nowMs - this.lastAckMs > syncAckTimeoutMs) {
+    if (status.sessionOpen && this.sentSeq > 0 && nowMs - this.lastAckMs > syncAckTimeoutMs) {
       this.sentSeq = 0;
-      for (let k = 0; k < this.stateSent.length; k++) this.stateSent[k] = 0;
       this.lastAckMs = nowMs;
+    }
+    // The same for state, on its own clock: event acks arriving meanwhile say nothing about it.
+    if (status.sessionOpen && this.stateSentMs >= 0 && nowMs - this.stateSentMs > syncAckTimeoutMs) {
+      for (let k = 0; k < this.stateSent.length; k++) this.stateSent[k] = 0;
+      this.stateSentMs = -1;
     }
     if (this.options.mode === syncModePeriodic) {
       if (status.sessionOpen && !this.hasUnacked()) {
@@ -453,7 +460,7 @@ export class SyncEngine {
       if (version < 0) return;
       if (keyId < this.stateTemplate.fields.length) this.state.ack(keyId, version);
     }
-    this.lastAckMs = this.clock.nowMs();
+    this.stateSentMs = this.state.changedCount() > 0 ? this.clock.nowMs() : -1;
     if (!this.hasUnacked()) this.finishSync(true);
   }
 
@@ -490,7 +497,6 @@ export class SyncEngine {
     out[at] = this.messageGap ? 1 : 0;
     if (this.publish(at + 1)) {
       this.messageAckPending = false;
-    this.messageGap = false;
       this.messageGap = false;
     }
   }
@@ -570,7 +576,10 @@ export class SyncEngine {
     }
     if (count === 0) return true;
     out[1] = count;
-    if (this.publish(at)) return true;
+    if (this.publish(at)) {
+      this.stateSentMs = this.clock.nowMs();
+      return true;
+    }
     for (let k = 0; k < fields.length; k++) this.stateSent[k] = 0;
     return false;
   }
