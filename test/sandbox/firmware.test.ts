@@ -94,6 +94,8 @@ describe('firmware bundle in the sandbox against the cloud stub', () => {
     await waitFor(async () => (await reported('emu-b', 'bootCount')) === 2, 10_000, 'bootCount 2 reported');
 
     sandbox!.setNetworkOnline(false);
+    // What was already on its way when the link dropped may still commit: let it settle first.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     const before = await repository.countEvents('emu-b');
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect(await repository.countEvents('emu-b')).toBe(before);
