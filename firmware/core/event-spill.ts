@@ -21,6 +21,7 @@ import { flashOk, type Flash } from '../hal/flash.ts';
 import type { Crc32 } from '../protocol/crc32.ts';
 import { eventRecordBytesMax, spillAckSlotsPerSegment, spillChunkBytes, spillFlushDelayMs, spillSectorCountMax } from '../protocol/limits.ts';
 import { overflowDropOldest, overflowRejectNewest, type EventBatch, type EventSpillTier } from './event-cache.ts';
+import { getU32, putU32 } from '../protocol/bits.ts';
 
 /** Operating results of flush(): a closed set. */
 export const spillOk = 0;
@@ -74,17 +75,6 @@ export function eventSpillDefaults(crc32: Crc32): EventSpillOptions {
     ackSlots: spillAckSlotsPerSegment,
     recordBytesMax: eventRecordBytesMax,
   };
-}
-
-function putU32(into: Uint8Array, offset: number, value: number): void {
-  into[offset] = value & 0xff;
-  into[offset + 1] = (value >>> 8) & 0xff;
-  into[offset + 2] = (value >>> 16) & 0xff;
-  into[offset + 3] = (value >>> 24) & 0xff;
-}
-
-function getU32(from: Uint8Array, offset: number): number {
-  return (from[offset] | (from[offset + 1] << 8) | (from[offset + 2] << 16) | (from[offset + 3] << 24)) >>> 0;
 }
 
 export class EventSpill implements EventSpillTier {

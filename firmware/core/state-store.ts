@@ -22,6 +22,7 @@ import {
   stateTypeString,
   type StateTemplate,
 } from './state-template.ts';
+import { getU32, putU32 } from '../protocol/bits.ts';
 
 export const stateOk = 0;
 /** The key id is not in the template. */
@@ -83,17 +84,6 @@ function recordBytesFor(kind: number, length: number): number {
   if (kind === kindSetAcked) return recordPrefixBytes + 8 + length + recordCrcBytes;
   if (kind === kindDelete) return recordPrefixBytes + 8 + recordCrcBytes;
   return recordPrefixBytes + 4 + recordCrcBytes;
-}
-
-function putU32(into: Uint8Array, offset: number, value: number): void {
-  into[offset] = value & 0xff;
-  into[offset + 1] = (value >>> 8) & 0xff;
-  into[offset + 2] = (value >>> 16) & 0xff;
-  into[offset + 3] = (value >>> 24) & 0xff;
-}
-
-function getU32(from: Uint8Array, offset: number): number {
-  return (from[offset] | (from[offset + 1] << 8) | (from[offset + 2] << 16) | (from[offset + 3] << 24)) >>> 0;
 }
 
 export class StateStore {

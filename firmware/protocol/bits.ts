@@ -261,3 +261,16 @@ export function readVarint(bytes: Uint8Array, cursor: { position: number }, end:
   }
   return wireErrorCode;
 }
+
+/** Writes `value` as a little-endian u32 at `offset` (flash records, headers, sync messages). */
+export function putU32(into: Uint8Array, offset: number, value: number): void {
+  into[offset] = value & 0xff;
+  into[offset + 1] = (value >>> 8) & 0xff;
+  into[offset + 2] = (value >>> 16) & 0xff;
+  into[offset + 3] = (value >>> 24) & 0xff;
+}
+
+/** Reads a little-endian u32 at `offset`. */
+export function getU32(from: Uint8Array, offset: number): number {
+  return (from[offset] | (from[offset + 1] << 8) | (from[offset + 2] << 16) | (from[offset + 3] << 24)) >>> 0;
+}

@@ -2,7 +2,7 @@
 // type. Uplink types are below 0x80, downlink types 0x80 and above. Layouts: SPEC.md, "Sync
 // session". Firmware-grade: the device writes and reads these in preallocated buffers; the cloud
 // uses the same functions. Integers are LEB128 varints unless said otherwise.
-import { readVarint, writeVarint } from './bits.ts';
+import { getU32, putU32, readVarint, writeVarint } from './bits.ts';
 
 // Uplink: device to cloud, on t/<id>/u.
 /** [SYNC-1] First message of every connection: who the device is and what it holds. */
@@ -66,10 +66,7 @@ export interface SyncCursor {
 }
 
 export function writeU32(bytes: Uint8Array, offset: number, value: number): number {
-  bytes[offset] = value & 0xff;
-  bytes[offset + 1] = (value >>> 8) & 0xff;
-  bytes[offset + 2] = (value >>> 16) & 0xff;
-  bytes[offset + 3] = (value >>> 24) & 0xff;
+  putU32(bytes, offset, value);
   return offset + 4;
 }
 
@@ -78,7 +75,7 @@ export function readU32(bytes: Uint8Array, cursor: SyncCursor, end: number): num
   const at = cursor.position;
   if (at + 4 > end) return -1;
   cursor.position = at + 4;
-  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+  return getU32(bytes, at);
 }
 
 /** Writes a varint; returns the next offset, or -1 when it does not fit before `end`. */
