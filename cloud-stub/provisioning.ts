@@ -43,6 +43,7 @@ export function buildDeviceConfig(fields: DeviceConfig): DeviceConfig {
   if (fields.caCert !== undefined) config.caCert = fields.caCert;
   if (fields.wifiSsid !== undefined) config.wifiSsid = fields.wifiSsid;
   if (fields.wifiPassword !== undefined) config.wifiPassword = fields.wifiPassword;
+  if (fields.eventFlashBytes !== undefined) config.eventFlashBytes = fields.eventFlashBytes;
   const error = deviceConfigError(config);
   if (error !== null) throw new Error(`built an invalid device config: ${error}`);
   return config;

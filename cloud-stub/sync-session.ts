@@ -39,6 +39,8 @@ interface DeviceSession {
   stateTemplate: StateTemplate | null;
   /** [SYNC-23] Highest seq of this epoch below which every event is committed (or was dropped on the device). */
   committedSeq: number;
+  /** [SYNC-33] The same for earlier epochs whose events the device still sends from flash. */
+  earlierCommitted: Map<number, number>;
   /** Versions of cloud-owned keys the device holds, by key id. */
   deviceVersions: Map<number, number>;
   /** Highest cloud-to-device message seq sent in this session. */
@@ -192,6 +194,7 @@ export class SyncSession implements UplinkHandler {
       stateTemplate,
       // The same epoch again (a reconnect): what we committed before still stands.
       committedSeq: previous !== undefined && previous.epoch === epoch ? previous.committedSeq : 0,
+      earlierCommitted: previous !== undefined && previous.epoch === epoch ? previous.earlierCommitted : new Map(),
       deviceVersions,
       messageSentSeq: messageSeq,
       messageAckedSeq: messageSeq,
@@ -217,7 +220,8 @@ export class SyncSession implements UplinkHandler {
     const epoch = readSyncVarint(bytes, cursor, end);
     const oldestSeq = readSyncVarint(bytes, cursor, end);
     if (epoch < 0 || oldestSeq < 0) return this.reportError(deviceId, syncErrorMalformed, 'truncated EVENTS header');
-    if (epoch !== session.epoch) return this.reportError(deviceId, syncErrorMalformed, `EVENTS of epoch ${epoch} in a session of epoch ${session.epoch}`);
+    // [SYNC-33] Events of an earlier boot (kept on the device's flash) come under their own epoch.
+    if (epoch > session.epoch || epoch === 0) return this.reportError(deviceId, syncErrorMalformed, `EVENTS of epoch ${epoch} in a session of epoch ${session.epoch}`);
     // [SYNC-2] One or more frames, each behind its u16 length; every one must decode before any is
     // stored, so a message is committed whole or not at all.
     const rows: EventInput[] = [];
@@ -250,13 +254,22 @@ export class SyncSession implements UplinkHandler {
     if (outcome.outcome === 'overloaded') return this.reportError(deviceId, syncErrorOverloaded, 'ingest queue full, retry later');
     if (outcome.duplicates > 0) this.context.log(`sync: ${deviceId}: ${outcome.duplicates} duplicate events ignored`);
     // Events before the oldest the device still holds were acknowledged or dropped (and reported).
-    if (oldestSeq - 1 > session.committedSeq) session.committedSeq = oldestSeq - 1;
+    const current = epoch === session.epoch;
+    let committed = current ? session.committedSeq : (session.earlierCommitted.get(epoch) ?? 0);
+    if (oldestSeq - 1 > committed) committed = oldestSeq - 1;
     const lastSeq = firstSeq + rows.length - 1;
-    if (firstSeq <= session.committedSeq + 1 && lastSeq > session.committedSeq) session.committedSeq = lastSeq;
+    if (firstSeq <= committed + 1 && lastSeq > committed) committed = lastSeq;
+    if (current) {
+      session.committedSeq = committed;
+    } else {
+      // One device sends one earlier epoch at a time, oldest first: the older ones are done.
+      for (const known of session.earlierCommitted.keys()) if (known < epoch) session.earlierCommitted.delete(known);
+      session.earlierCommitted.set(epoch, committed);
+    }
     this.context.metrics.increment('tandem_sync_acks_total');
     // [SYNC-11] Acks are cumulative and idempotent: QoS 0 saves a packet id and a PUBACK on the
     // device's link; a lost one is covered by the next, or by the device's resend timeout.
-    await this.send(deviceId, varintMessage(syncEventsAck, [epoch, session.committedSeq]), 0);
+    await this.send(deviceId, varintMessage(syncEventsAck, [epoch, committed]), 0);
   }
 
   /** [SYNC-3] [SYNC-13] Store device-owned values not older than what we hold, then acknowledge. */

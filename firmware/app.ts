@@ -3,6 +3,7 @@
 // the cloud-owned `led` key to the LED, asks the cloud for the weather (a proxied RPC) when the
 // button is pressed, and reports its sync status as a device-status event after every sync.
 import { Device, deviceDefaults, type DeviceHardware } from './core/device.ts';
+import type { Flash } from './hal/flash.ts';
 import type { DeviceConfig } from './protocol/device-config.ts';
 import { keyIdOf } from './protocol/state-template.ts';
 import { rpcStatusOk } from './protocol/sync-messages.ts';
@@ -24,6 +25,8 @@ const defaultIntervalSec = 10;
 const batteryReportStepMv = 20;
 
 export interface ApplicationHardware extends DeviceHardware {
+  /** The durable event cache's flash area (null: events in RAM only). */
+  eventFlash: Flash | null;
   sensors: Sensors;
   indicator: Indicator;
   button: Button;
@@ -44,6 +47,7 @@ export class Application {
     this.hardware = hardware;
     const self = this;
     const options = deviceDefaults(demoStateTemplate, [telemetryTemplate, deviceStatusTemplate]);
+    options.eventFlash = hardware.eventFlash;
     this.device = new Device(hardware, config, options, {
       onStateChanged: function (keyId: number) {
         self.stateChanged(keyId);

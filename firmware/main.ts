@@ -10,12 +10,15 @@ import { EspruinoNetwork } from './hal/espruino/network.ts';
 import { EspruinoButton, EspruinoIndicator, EspruinoSensors } from './hal/espruino/sensors.ts';
 import { StorageFlash, storageSectorSizeFor } from './hal/espruino/storage-flash.ts';
 import { startNetwork } from './hal/espruino/wifi.ts';
+import { eventFlashBytesOf, eventFlashSectorBytes } from './protocol/device-config.ts';
 import { stateStoreSectorCountDefault } from './protocol/limits.ts';
 
 /** Storage page size of the ESP32 build; each state store sector is one preallocated file. */
 const storagePageBytes = 4096;
 /** Prefix of the state store's Storage files (tdm.st0, tdm.st1, ...). */
 const stateFilePrefix = 'tdm.st';
+/** Prefix of the durable event cache's Storage files (tdm.ev0, tdm.ev1, ...). */
+const eventFilePrefix = 'tdm.ev';
 
 const log = new EspruinoLog();
 const storage = require('Storage');
@@ -29,6 +32,7 @@ if (config === null) {
   const nativeCrc = function (bytes: Uint8Array, offset: number, length: number): number {
     return E.CRC32(new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length));
   };
+  const eventFlashBytes = eventFlashBytesOf(config);
   const app = new Application(
     {
       network: new EspruinoNetwork(config.caCert),
@@ -48,9 +52,14 @@ if (config === null) {
       sensors: new EspruinoSensors(),
       indicator: new EspruinoIndicator(),
       button: new EspruinoButton(),
+      eventFlash: eventFlashBytes > 0 ? new StorageFlash(storage, eventFilePrefix, storageSectorSizeFor(storagePageBytes), eventFlashBytes / eventFlashSectorBytes) : null,
     },
     config,
   );
+  // A planned reset (reset(), load(), a new upload): what waits in RAM goes to flash first.
+  E.on('kill', function () {
+    app.device.persist();
+  });
   log.info('device ' + config.deviceId + ', boot epoch ' + app.device.epoch);
   startNetwork(config, log, function (error: string | null) {
     if (error !== null) log.error('network: ' + error);

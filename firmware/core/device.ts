@@ -14,6 +14,7 @@ import type { Template, WireValue } from '../protocol/template.ts';
 import { eventsDroppedTemplate } from '../protocol/templates/events-dropped.ts';
 import { presenceTopic } from '../protocol/topics.ts';
 import { EventCache, overflowDropOldest } from './event-cache.ts';
+import { createEventSpill, eventSpillDefaults, type EventSpill } from './event-spill.ts';
 import { MqttClient, type MqttClientEvents } from './mqtt/mqtt-client.ts';
 import { StateStore } from './state-store.ts';
 import { SyncEngine, syncModeContinuous, type SyncEvents } from './sync-engine.ts';
@@ -35,9 +36,16 @@ export interface DeviceOptions {
   stateTemplate: StateTemplate;
   /** Event templates the application emits (events-dropped is added). */
   templates: Template[];
-  /** Event cache capacity and overflow policy. */
+  /** Event cache capacity and overflow policy (of the RAM ring and the flash tier alike). */
   cacheBytes: number;
   overflowPolicy: number;
+  /**
+   * The durable event cache (issue 9): a flash area of its own that the ring's events spill into
+   * and that survives reboots; absent or null: events live in RAM only.
+   */
+  eventFlash?: Flash | null;
+  /** A spilled event waits at most this long in RAM before it is programmed (spillFlushDelayMs). */
+  eventFlashFlushMs?: number;
   /** syncModeContinuous or syncModePeriodic, and the period. */
   syncMode: number;
   syncPeriodMs: number;
@@ -97,6 +105,8 @@ class MqttToSync implements MqttClientEvents {
 export class Device implements SyncEvents {
   declare readonly state: StateStore;
   declare readonly cache: EventCache;
+  /** The flash tier behind the cache (null: off). */
+  declare readonly spill: EventSpill | null;
   declare readonly mqtt: MqttClient;
   declare readonly sync: SyncEngine;
   declare readonly epoch: number;
@@ -129,6 +139,18 @@ export class Device implements SyncEvents {
     // Local keys are never sent, so they count as acknowledged at once (nothing waits on them).
     this.state.ack(epochKey, this.state.version(epochKey));
     this.cache = new EventCache({ capacityBytes: options.cacheBytes, overflowPolicy: options.overflowPolicy, firstSeq: 1 });
+    this.spill = null;
+    if (options.eventFlash) {
+      // [CACHE-4] Mounted under this boot's epoch: what earlier boots left becomes the backlog.
+      const spillOptions = eventSpillDefaults(hardware.crc32);
+      spillOptions.overflowPolicy = options.overflowPolicy;
+      if (options.eventFlashFlushMs !== undefined) spillOptions.flushDelayMs = options.eventFlashFlushMs;
+      const spill = createEventSpill(options.eventFlash, spillOptions);
+      const found = spill.mount(this.epoch);
+      if (found > 0) hardware.log.info('events: ' + found + ' unacknowledged events of earlier boots on flash');
+      this.cache.attachSpillTier(spill);
+      this.spill = spill;
+    }
     const templates = options.templates.slice();
     templates.push(eventsDroppedTemplate);
     this.droppedValues = [0, 0, 0, 0];
@@ -156,6 +178,7 @@ export class Device implements SyncEvents {
       messageSeqKeyId: keyIdOf(template, '_messageSeq'),
     });
     forwarder.sync = this.sync;
+    if (this.spill !== null) this.sync.attachBacklog(this.spill);
     this.running = false;
     this.timer = -1;
     this.reportSeq = 0;
@@ -180,7 +203,20 @@ export class Device implements SyncEvents {
     if (this.timer >= 0) this.hardware.timers.clearTimeout(this.timer);
     this.timer = -1;
     this.mqtt.stop();
+    this.persist();
+  }
+
+  /**
+   * Puts on flash what waits in RAM: state changes in their coalescing window, and every cached
+   * event when the flash tier is on. Before a planned reboot (E.on('kill')); power loss loses at
+   * most what arrived since the last tick and the flush delay (firmware/DESIGN.md).
+   */
+  persist(): void {
     this.state.flush();
+    if (this.spill !== null) {
+      this.cache.spillNow(this.cache.count);
+      this.spill.flush();
+    }
   }
 
   /** [SYNC-30] Caches an event; see SyncEngine.emit. */
@@ -191,6 +227,13 @@ export class Device implements SyncEvents {
   /** Does the due work of every part, then schedules the next tick. */
   tick(): void {
     const now = this.hardware.clock.nowMs();
+    const spill = this.spill;
+    if (spill !== null) {
+      // Every event goes to flash: the ring only buffers between ticks. spill.tick programs the
+      // chunk once its oldest event has waited the flush delay (or at once when it is full).
+      this.cache.spillNow(this.cache.count);
+      spill.tick(now);
+    }
     this.reportDrops();
     this.mqtt.tick(now);
     this.sync.tick(now);

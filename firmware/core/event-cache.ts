@@ -65,6 +65,23 @@ export interface EventSpillTier {
   ack(seq: number): number;
 }
 
+/**
+ * Events of earlier boot epochs kept on flash (the spill tier after a reboot): sync sends them
+ * under their own epoch, one epoch at a time, oldest first, ahead of this boot's events.
+ */
+export interface EventBacklog {
+  /** Epoch of the oldest unacknowledged backlog events (0: no backlog). */
+  backlogEpoch(): number;
+  /** Unacknowledged events of backlogEpoch(). */
+  backlogCount(): number;
+  /** Oldest unacknowledged seq of backlogEpoch() (0: none). */
+  backlogOldestSeq(): number;
+  /** As EventSpillTier.readBatch, for the events of backlogEpoch(); `batch` is added to. */
+  readBacklog(afterSeq: number, into: Uint8Array, offset: number, maxBytes: number, batch: EventBatch): number;
+  /** Purges the events of an earlier `epoch` up to and including `seq`; returns how many. */
+  ackBacklog(epoch: number, seq: number): number;
+}
+
 export interface EventCacheOptions {
   /** Ring size in bytes (eventCacheBytesMax by default); entries may fill all but one byte of it. */
   capacityBytes: number;

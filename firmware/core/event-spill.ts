@@ -20,7 +20,7 @@
 import { flashOk, type Flash } from '../hal/flash.ts';
 import type { Crc32 } from '../protocol/crc32.ts';
 import { eventRecordBytesMax, spillAckSlotsPerSegment, spillChunkBytes, spillFlushDelayMs, spillSectorCountMax } from '../protocol/limits.ts';
-import { overflowDropOldest, overflowRejectNewest, type EventBatch, type EventSpillTier } from './event-cache.ts';
+import { overflowDropOldest, overflowRejectNewest, type EventBacklog, type EventBatch, type EventSpillTier } from './event-cache.ts';
 import { getU32, putU32 } from '../protocol/bits.ts';
 
 /** Operating results of flush(): a closed set. */
@@ -77,7 +77,7 @@ export function eventSpillDefaults(crc32: Crc32): EventSpillOptions {
   };
 }
 
-export class EventSpill implements EventSpillTier {
+export class EventSpill implements EventSpillTier, EventBacklog {
   // Fields are `declare`d and set in the constructor: field initialisers would pull a
   // define-property helper into the bundle.
   /** Since construction: chunks programmed, segments opened and erased, acks that found no slot. */
@@ -361,8 +361,9 @@ export class EventSpill implements EventSpillTier {
   /** Epoch of the oldest events held when it is not this boot's (0: no backlog). */
   backlogEpoch(): number {
     for (let i = 0; i < this.orderCount; i++) {
-      const epoch = this.epochOf[this.order[i]];
-      if (epoch !== this.epoch) return epoch;
+      const sector = this.order[i];
+      // A segment whose events are all acknowledged (its ack held in RAM only) hides nothing.
+      if (this.epochOf[sector] !== this.epoch && this.unackedIn(sector) > 0) return this.epochOf[sector];
     }
     return 0;
   }

@@ -19,7 +19,7 @@ import {
 } from '../protocol/sync-messages.ts';
 import { downlinkTopic, uplinkTopic } from '../protocol/topics.ts';
 import { stateOwnerCloud, stateOwnerDevice, type StateTemplate } from '../protocol/state-template.ts';
-import { eventBatchHeaderBytes, eventEntryHeaderBytes, type EventCache } from './event-cache.ts';
+import { eventBatchHeaderBytes, eventEntryHeaderBytes, type EventBacklog, type EventBatch, type EventCache } from './event-cache.ts';
 import type { StateStore } from './state-store.ts';
 
 /** The part of the MQTT client the engine uses (MqttClient implements it). */
@@ -120,6 +120,14 @@ export class SyncEngine {
   declare private nextRpcId: number;
   /** Highest event seq sent in this session (events above it are still to send). */
   declare private sentSeq: number;
+  /** [SYNC-33] Earlier boots' events on flash (null: no flash tier). */
+  declare private backlog: EventBacklog | null;
+  /** The backlog epoch being sent, the highest seq of it sent, and what its last read produced. */
+  declare private backlogSentEpoch: number;
+  declare private backlogSentSeq: number;
+  declare private readonly backlogBatch: EventBatch;
+  /** Epoch of the EVENTS message being built. */
+  declare private sendingEpoch: number;
   declare private lastAckMs: number;
   declare private lastMessageSeq: number;
   declare private running: boolean;
@@ -168,6 +176,11 @@ export class SyncEngine {
     }
     this.nextRpcId = 1;
     this.sentSeq = 0;
+    this.backlog = null;
+    this.backlogSentEpoch = 0;
+    this.backlogSentSeq = 0;
+    this.backlogBatch = { firstSeq: 0, count: 0, bytes: 0 };
+    this.sendingEpoch = options.epoch;
     this.lastAckMs = 0;
     this.running = false;
     this.nextPeriodicMs = 0;
@@ -179,6 +192,11 @@ export class SyncEngine {
     this.stateSentMs = -1;
     this.lastMessageSeq = options.messageSeqKeyId >= 0 && state.has(options.messageSeqKeyId) ? (state.getNumber(options.messageSeqKeyId) as number) : 0;
     this.status = { connected: false, sessionOpen: false, lastSyncMs: 0, lastSyncOk: false, duplicates: 0, conflicts: 0, ackedSeq: 0, eventMessagesSent: 0, framesSent: 0, frameBytesSent: 0, bytesSent: 0 };
+  }
+
+  /** [SYNC-33] Sends the events of earlier boots kept on flash before this boot's. */
+  attachBacklog(backlog: EventBacklog): void {
+    this.backlog = backlog;
   }
 
   /** Starts syncing: connects now (continuous) or at the first period (periodic). */
@@ -263,6 +281,7 @@ export class SyncEngine {
     this.status.sessionOpen = false;
     // [SYNC-24] Unacknowledged events go out again in the next session; the cloud dedupes them.
     this.sentSeq = 0;
+    this.backlogSentSeq = 0;
     for (let i = 0; i < rpcPendingMax; i++) this.rpcSent[i] = 0;
     if (wasOpen && this.hasUnacked()) this.finishSync(false);
     this.log.info('sync: disconnected (' + code + ')');
@@ -306,8 +325,9 @@ export class SyncEngine {
     const status = this.status;
     // [SYNC-25] Sent but not acknowledged for too long (an ack was lost, or the cloud restarted
     // behind a broker that stayed up): send events and state again from the last acknowledgement.
-    if (status.sessionOpen && this.sentSeq > 0 && nowMs - this.lastAckMs > syncAckTimeoutMs) {
+    if (status.sessionOpen && (this.sentSeq > 0 || this.backlogSentSeq > 0) && nowMs - this.lastAckMs > syncAckTimeoutMs) {
       this.sentSeq = 0;
+      this.backlogSentSeq = 0;
       this.lastAckMs = nowMs;
     }
     // The same for state, on its own clock: event acks arriving meanwhile say nothing about it.
@@ -349,6 +369,7 @@ export class SyncEngine {
   /** Events in the cache and RPCs waiting: what a session still has to deliver. */
   private hasUnacked(): boolean {
     if (this.cache.totalCount() > 0 || this.state.changedCount() > 0) return true;
+    if (this.backlog !== null && this.backlog.backlogEpoch() !== 0) return true;
     for (let i = 0; i < rpcPendingMax; i++) if (this.rpcCallbacks[i] !== null) return true;
     return false;
   }
@@ -397,21 +418,31 @@ export class SyncEngine {
     const status = this.status;
     status.sessionOpen = true;
     this.sentSeq = 0;
+    this.backlogSentSeq = 0;
     this.lastAckMs = this.clock.nowMs();
     for (let k = 0; k < this.stateSent.length; k++) this.stateSent[k] = 0;
     if (epoch === this.options.epoch && committedSeq > 0) {
       this.cache.ack(committedSeq);
       if (committedSeq > status.ackedSeq) status.ackedSeq = committedSeq;
     }
-    this.log.info('sync: session open, ' + this.cache.totalCount() + ' events to send');
+    const backlog = this.backlog;
+    const earlier = backlog === null ? 0 : backlog.backlogCount();
+    this.log.info('sync: session open, ' + this.cache.totalCount() + ' events to send' + (earlier > 0 ? ', ' + earlier + ' of boot ' + backlog!.backlogEpoch() : ''));
   }
 
   private handleEventsAck(bytes: Uint8Array, cursor: SyncCursor, end: number): void {
     const epoch = readSyncVarint(bytes, cursor, end);
     const seq = readSyncVarint(bytes, cursor, end);
-    if (epoch !== this.options.epoch || seq < 0) return;
-    this.cache.ack(seq);
-    if (seq > this.status.ackedSeq) this.status.ackedSeq = seq;
+    if (seq < 0 || epoch < 1) return;
+    if (epoch === this.options.epoch) {
+      this.cache.ack(seq);
+      if (seq > this.status.ackedSeq) this.status.ackedSeq = seq;
+    } else if (epoch < this.options.epoch && this.backlog !== null) {
+      // [SYNC-33] An earlier boot's events, sent from the flash tier.
+      this.backlog.ackBacklog(epoch, seq);
+    } else {
+      return;
+    }
     this.lastAckMs = this.clock.nowMs();
     if (!this.hasUnacked()) this.finishSync(true);
   }
@@ -527,6 +558,7 @@ export class SyncEngine {
     if (code === syncErrorNoSession) {
       this.status.sessionOpen = false;
       this.sentSeq = 0;
+      this.backlogSentSeq = 0;
       this.sendHello();
     }
     this.events.onCloudError(code, detail);
@@ -585,21 +617,42 @@ export class SyncEngine {
   }
 
   /**
-   * [SYNC-2] One EVENTS message: the events after sentSeq, oldest first, as frames (a new frame
-   * where the template changes or a frame is full), each behind its u16 length, as many as fit one
-   * message. Returns true when it sent one.
+   * [SYNC-2] [SYNC-33] One EVENTS message: an earlier boot's events while the flash tier holds
+   * some not yet sent, else this boot's. Returns true when it sent one.
    */
   private sendEventFrame(): boolean {
-    const cache = this.cache;
-    if (cache.totalCount() === 0) return false;
+    const backlog = this.backlog;
+    if (backlog !== null) {
+      const epoch = backlog.backlogEpoch();
+      if (epoch !== 0) {
+        if (epoch !== this.backlogSentEpoch) {
+          this.backlogSentEpoch = epoch;
+          this.backlogSentSeq = 0;
+        }
+        const sent = this.sendEvents(epoch, backlog.backlogOldestSeq(), this.backlogSentSeq);
+        // All of the backlog is on its way: this boot's events may follow.
+        if (sent !== 0) return sent > 0;
+      }
+    }
+    if (this.cache.totalCount() === 0) return false;
+    return this.sendEvents(this.options.epoch, this.cache.oldestSeq(), this.sentSeq) > 0;
+  }
+
+  /**
+   * [SYNC-2] One EVENTS message of `epoch`: the events after `afterSeq`, oldest first, as frames
+   * (a new frame where the template changes or a frame is full), each behind its u16 length, as
+   * many as fit one message. Returns 1 when it sent one, 0 when nothing was left to send, -1 when
+   * the MQTT window refused it.
+   */
+  private sendEvents(epoch: number, oldestSeq: number, afterSeq: number): number {
     const out = this.out;
     out[0] = syncEvents;
+    this.sendingEpoch = epoch;
     // [SYNC-2] The oldest event still held tells the cloud that anything older was acknowledged
     // or dropped (and reported), so a gap never stalls its acknowledgements.
-    let at = writeSyncVarint(out, 1, eventsHeaderBytesMax, this.options.epoch);
-    at = writeSyncVarint(out, at, eventsHeaderBytesMax, cache.oldestSeq());
+    let at = writeSyncVarint(out, 1, eventsHeaderBytesMax, epoch);
+    at = writeSyncVarint(out, at, eventsHeaderBytesMax, oldestSeq);
     const end = at + wireFrameBytesMax;
-    let afterSeq = this.sentSeq;
     let frames = 0;
     let frameBytes = 0;
     // Each round adds one frame of at least one event, or ends the message.
@@ -615,13 +668,29 @@ export class SyncEngine {
       frames++;
       frameBytes += frameLength;
     }
-    if (frames === 0) return false;
-    if (!this.publish(at)) return false;
-    this.sentSeq = afterSeq;
+    if (frames === 0) return 0;
+    if (!this.publish(at)) return -1;
+    if (epoch === this.options.epoch) this.sentSeq = afterSeq;
+    else this.backlogSentSeq = afterSeq;
     this.status.eventMessagesSent++;
     this.status.framesSent += frames;
     this.status.frameBytesSent += frameBytes;
-    return true;
+    return 1;
+  }
+
+  /** Reads the events after `afterSeq` of the epoch being sent into `batch`; says what it read. */
+  private readEvents(afterSeq: number): EventBatch {
+    const backlog = this.backlog;
+    if (this.sendingEpoch !== this.options.epoch && backlog !== null) {
+      const info = this.backlogBatch;
+      info.firstSeq = 0;
+      info.count = 0;
+      info.bytes = 0;
+      backlog.readBacklog(afterSeq, this.batch, 0, this.batch.length, info);
+      return info;
+    }
+    this.cache.readBatch(afterSeq, this.batch, 0, this.batch.length);
+    return this.cache.batch;
   }
 
   /**
@@ -630,10 +699,10 @@ export class SyncEngine {
    * Returns the seq of the last event appended (0: nothing left or nothing fits).
    */
   private encodeFrame(afterSeq: number, frameAt: number, end: number): number {
-    const cache = this.cache;
     const batch = this.batch;
-    if (cache.readBatch(afterSeq, batch, 0, batch.length) === 0 || cache.batch.count === 0) return 0;
-    const firstSeq = cache.batch.firstSeq;
+    let read = this.readEvents(afterSeq);
+    if (read.count === 0) return 0;
+    const firstSeq = read.firstSeq;
     const templateId = batch[eventBatchHeaderBytes];
     const template = this.templateById(templateId);
     const enc = this.encoder;
@@ -647,8 +716,8 @@ export class SyncEngine {
     let frameFull = false;
     // Each round appends at least one event or ends the frame, so this ends within the cache's count.
     while (!frameFull) {
-      const count = cache.batch.count;
-      const batchFirst = cache.batch.firstSeq;
+      const count = read.count;
+      const batchFirst = read.firstSeq;
       let at = 0;
       for (let i = 0; i < count; i++) {
         const length = batch[at] | (batch[at + 1] << 8);
@@ -661,7 +730,9 @@ export class SyncEngine {
         last = batchFirst + i;
         at = recordAt + length;
       }
-      if (!frameFull && (cache.readBatch(last, batch, 0, batch.length) === 0 || cache.batch.count === 0)) break;
+      if (frameFull) break;
+      read = this.readEvents(last);
+      if (read.count === 0) break;
     }
     if (appended === 0) {
       this.log.error('sync: cached event ' + firstSeq + ' does not fit a frame');

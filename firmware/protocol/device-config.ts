@@ -1,6 +1,7 @@
 // The device configuration file: what a device needs to meet its cloud. `tandem provision` writes
 // it, `tandem flash` stores it on the board and the emulators store it in their flash image, all as
 // the Storage file named below, so one bundle runs anywhere. Firmware-grade: runs on Espruino too.
+import { spillAreaBytesDefault, spillSectorCountMax } from './limits.ts';
 import { isValidDeviceId } from './topics.ts';
 
 /** The Storage file (JSON) holding the device configuration. */
@@ -22,9 +23,23 @@ export interface DeviceConfig {
    */
   tls: boolean;
   caCert?: string;
+  /**
+   * The durable event cache (issue 9): bytes of flash that cached events spill into, so they
+   * survive reboots and power loss. 0 turns it off (events live in RAM only); absent means
+   * spillAreaBytesDefault (128 KiB). A whole number of 4 KiB sectors, 2 to spillSectorCountMax.
+   */
+  eventFlashBytes?: number;
   /** WiFi credentials; absent where the platform has no WiFi (emulators, Linux builds). */
   wifiSsid?: string;
   wifiPassword?: string;
+}
+
+/** The durable event cache's area is counted in sectors of this many bytes (one Storage page). */
+export const eventFlashSectorBytes = 4096;
+
+/** Bytes of flash for the durable event cache: 0 when it is off. */
+export function eventFlashBytesOf(config: DeviceConfig): number {
+  return config.eventFlashBytes === undefined ? spillAreaBytesDefault : config.eventFlashBytes;
 }
 
 /**
@@ -45,6 +60,10 @@ export function deviceConfigError(value: unknown): string | null {
   }
   if (typeof config.tls !== 'boolean') return 'tls must be true or false';
   if (config.caCert !== undefined && typeof config.caCert !== 'string') return 'caCert must be a PEM string';
+  const flashBytes = config.eventFlashBytes;
+  if (flashBytes !== undefined && (typeof flashBytes !== 'number' || flashBytes !== 0 && !(flashBytes % eventFlashSectorBytes === 0 && flashBytes >= 2 * eventFlashSectorBytes && flashBytes <= spillSectorCountMax * eventFlashSectorBytes))) {
+    return 'eventFlashBytes must be 0 (off) or a multiple of ' + eventFlashSectorBytes + ' from ' + 2 * eventFlashSectorBytes + ' to ' + spillSectorCountMax * eventFlashSectorBytes;
+  }
   if (config.wifiSsid !== undefined && typeof config.wifiSsid !== 'string') return 'wifiSsid must be a string';
   if (config.wifiPassword !== undefined && typeof config.wifiPassword !== 'string') return 'wifiPassword must be a string';
   return null;

@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { devicesDirDefault, openRepository, resolveDataDir } from '../../cloud-stub/data-dir.ts';
 import { buildDeviceConfig, deviceConfigExists, provisionDevice, writeDeviceConfig } from '../../cloud-stub/provisioning.ts';
 import { ensureTlsMaterial, TlsMaterialError } from '../../cloud-stub/tls-material.ts';
+import { deviceConfigError } from '../../firmware/protocol/device-config.ts';
+import { spillAreaBytesDefault, spillSectorCountMax } from '../../firmware/protocol/limits.ts';
 import { parseOptions, parseWholeNumber, runCommand, UsageError } from '../cli.ts';
 
 export const summary = 'Register a device (credential stored hashed) and write its device config file';
@@ -18,6 +20,8 @@ const usage = `Usage: tandem provision DEVICE [options]
   --data-dir DIR      the cloud's data directory (default TANDEM_DATA_DIR or .tandem/cloud)
   --rotate            issue a new secret for an existing device (the old one stops working)
   --wifi-ssid S       WiFi network for the board, with --wifi-password P
+  --event-flash KIB   flash for the durable event cache, in KiB: 0 turns it off (events in RAM
+                      only), else a multiple of 4 from 8 to 256 (default 128)
 
 DATABASE_URL selects PostgreSQL instead of the SQLite file in the data directory.`;
 
@@ -36,6 +40,7 @@ export function run(args: string[]): Promise<number> {
         rotate: { type: 'boolean' },
         'wifi-ssid': { type: 'string' },
         'wifi-password': { type: 'string' },
+        'event-flash': { type: 'string' },
       },
       true,
     );
@@ -51,6 +56,9 @@ export function run(args: string[]): Promise<number> {
     if ((values['wifi-ssid'] === undefined) !== (values['wifi-password'] === undefined)) {
       throw new UsageError('tandem provision: give --wifi-ssid and --wifi-password together.');
     }
+    const eventFlashKib = parseWholeNumber('provision', 'event-flash', values['event-flash'], spillAreaBytesDefault / 1024);
+    const eventFlashProblem = deviceConfigError({ deviceId: 'x', secret: 'x', mqttHost: 'x', mqttPort: 1, tls: false, eventFlashBytes: eventFlashKib * 1024 });
+    if (eventFlashProblem !== null) throw new UsageError(`tandem provision: --event-flash must be 0 or a multiple of 4 from 8 to ${spillSectorCountMax * 4} (KiB), got ${eventFlashKib}.`);
     const dataDir = resolveDataDir(values['data-dir']);
     const out = resolve(values.out ?? join(devicesDirDefault, `${deviceId}.json`));
 
@@ -83,11 +91,13 @@ export function run(args: string[]): Promise<number> {
         caCert,
         wifiSsid: values['wifi-ssid'],
         wifiPassword: values['wifi-password'],
+        eventFlashBytes: eventFlashKib * 1024,
       });
       writeDeviceConfig(out, config);
       console.log(`provision: ${outcome.outcome === 'rotated' ? 'issued a new secret for' : 'registered'} '${deviceId}' in ${description}`);
       console.log(`provision: wrote ${out} (it holds the device's secret: keep it private)`);
       console.log(`provision: the device connects to ${tls ? 'mqtts' : 'mqtt'}://${config.mqttHost}:${config.mqttPort}`);
+      console.log(`provision: durable event cache ${eventFlashKib > 0 ? `on, ${eventFlashKib} KiB of flash` : 'off (events in RAM only)'}`);
       return 0;
     } finally {
       await repository.close();

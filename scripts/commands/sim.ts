@@ -22,6 +22,9 @@ seed, heals, waits for the fleet to converge and checks the invariants (test/sim
                      kill -9 it mid-sync; a new one starts on the same data directory
   --sandbox          slowest mode: the real firmware bundle in the Espruino sandbox (one device,
                      about 6 s of faults per seed; activity default 6000 ms)
+  --event-flash      the durable event cache on every device (flush delay drawn per device), and
+                     backlog-reboot faults: thousands of events queued offline, then a reset;
+                     saved under "simEventFlash"
   --activity-ms MS   how long faults and workload run per seed (default 700)
   --converge-ms MS   how long the healed fleet may take to converge (default 8000)
   --every N          progress line every N runs (default: about 20 lines in all)
@@ -36,6 +39,7 @@ export function run(args: string[]): Promise<number> {
       help: { type: 'boolean' }, seeds: { type: 'string' }, seed: { type: 'string' }, concurrency: { type: 'string' },
       faults: { type: 'string' }, every: { type: 'string' }, 'activity-ms': { type: 'string' }, 'converge-ms': { type: 'string' },
       save: { type: 'boolean' }, 'no-save': { type: 'boolean' }, 'cloud-process': { type: 'boolean' }, sandbox: { type: 'boolean' },
+      'event-flash': { type: 'boolean' },
     });
     if (values.help) {
       console.log(usage);
@@ -55,6 +59,8 @@ export function run(args: string[]): Promise<number> {
     }
     if (values['cloud-process']) sim.cloudProcess = true;
     if (values.sandbox) sim.sandbox = true;
+    if (values['event-flash']) sim.eventFlash = true;
+    if (sim.eventFlash === true && sim.sandbox === true) throw new UsageError('tandem sim: --event-flash runs device cores; it does not combine with --sandbox.');
     if (values['activity-ms'] !== undefined) sim.activityMs = parseWholeNumber('sim', 'activity-ms', values['activity-ms'], 700);
     if (values['converge-ms'] !== undefined) sim.convergeMs = parseWholeNumber('sim', 'converge-ms', values['converge-ms'], 8000);
     const save = values['no-save'] ? false : values.save ? true : seeds >= 50;
@@ -98,6 +104,7 @@ export function run(args: string[]): Promise<number> {
       ['lost (acknowledged or held, not delivered)', result.lost],
       ['lost to power cuts (unacknowledged RAM cache)', result.lostPowerCut],
       ['dropped by overflow (reported)', result.droppedOverflow],
+      ['delivered after a reboot from the flash tier', result.deliveredAfterReboot],
       ['stuck on a device that never converged', result.stuck],
       ['duplicated', result.duplicated],
       ['corrupted', result.corrupted],
@@ -112,14 +119,14 @@ export function run(args: string[]): Promise<number> {
       printTable('sim: violations by code', ['code', 'count', 'known', 'first seeds'], codes.map(([code, n]) => [code, n, code in knownIssues ? 'yes' : 'NO', (result.seedsByCode[code] ?? []).join(' ')]));
     }
     if (save) {
-      mergeResults('sim', {
+      mergeResults(sim.eventFlash === true ? 'simEventFlash' : 'sim', {
         seedsAsked: seeds,
         runs: result.runs, firstSeed, events: result.events, delivered: result.delivered, lost: result.lost, lostPowerCut: result.lostPowerCut,
-        droppedOverflow: result.droppedOverflow, duplicated: result.duplicated, corrupted: result.corrupted, diverged: result.diverged,
+        droppedOverflow: result.droppedOverflow, deliveredAfterReboot: result.deliveredAfterReboot, duplicated: result.duplicated, corrupted: result.corrupted, diverged: result.diverged,
         stuck: result.stuck, converged: result.converged, faults: result.faults, violations: result.violations, seedsByCode: result.seedsByCode,
         failures: result.failures.length, seconds: Math.round(result.seconds),
       });
-      console.log(`sim: figures merged into ${resultsPath} under "sim"`);
+      console.log(`sim: figures merged into ${resultsPath} under "${sim.eventFlash === true ? 'simEventFlash' : 'sim'}"`);
     }
     if (result.failures.length > 0) {
       console.log(`sim: FAILED: ${result.failures.length} violation(s) in seeds ${[...new Set(result.failures.map((f) => f.seed))].slice(0, 20).join(' ')}`);

@@ -20,10 +20,11 @@ import { seededRandom } from '../../hal-mocks/flash-simulator.ts';
 import { TcpFaultProxy } from '../../hal-mocks/tcp-fault-proxy.ts';
 import { ChildSimCloud, CountingUpstream, SimCloud, type SimCloudApi } from './sim-cloud.ts';
 import { SimDevice } from './sim-device.ts';
+import type { Device } from '../../firmware/core/device.ts';
 
 export const faultKinds = [
   'link-cut', 'partition', 'stall', 'dup-uplink', 'dup-downlink', 'power-cut', 'torn-write', 'reset',
-  'cloud-restart', 'cloud-kill', 'flash-worn', 'clock-jump', 'clock-skip',
+  'cloud-restart', 'cloud-kill', 'flash-worn', 'clock-jump', 'clock-skip', 'backlog-reboot',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
@@ -43,6 +44,11 @@ export interface SimOptions {
   cloudProcess?: boolean;
   /** Run the real firmware bundle in the Espruino sandbox instead (sandbox-sim.ts; one device, slowest). */
   sandbox?: boolean;
+  /**
+   * Turn on the durable event cache (issue 9) on every device, with a flush delay drawn from the
+   * seed, and draw `backlog-reboot` faults (thousands of events queued offline, then a reset).
+   */
+  eventFlash?: boolean;
   /** Faults per run: drawn from [min, max] (default 3..8). */
   faultsMin?: number;
   faultsMax?: number;
@@ -69,6 +75,8 @@ export interface SimRunResult {
   lostPowerCut: number;
   /** Events evicted by cache overflow and not delivered: allowed, and each must be reported. */
   droppedOverflow: number;
+  /** Events of a boot that died unacknowledged, outside its RAM, that reached the cloud (flash tier). */
+  deliveredAfterReboot: number;
   duplicated: number;
   corrupted: number;
   /** Events still held by a device that never converged (not lost; a liveness failure). */
@@ -86,7 +94,7 @@ export interface SimRunResult {
 
 /** The command that replays one seed. */
 export function replayCommand(seed: number, options: SimOptions = {}): string {
-  const extra = (options.kinds !== undefined ? ` --faults ${options.kinds.join(',')}` : '') + (options.cloudProcess === true ? ' --cloud-process' : '') + (options.sandbox === true ? ' --sandbox' : '');
+  const extra = (options.kinds !== undefined ? ` --faults ${options.kinds.join(',')}` : '') + (options.cloudProcess === true ? ' --cloud-process' : '') + (options.sandbox === true ? ' --sandbox' : '') + (options.eventFlash === true ? ' --event-flash' : '');
   return `npm run sim -- --seed ${seed} --seeds 1${extra}`;
 }
 
@@ -128,7 +136,7 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
   const below = (n: number): number => Math.floor(random() * n);
   const deviceCount = options.devices ?? 2 + below(2);
   const activityMs = options.activityMs ?? 700;
-  const kinds = options.kinds ?? faultKinds.filter((kind) => kind !== 'flash-worn' && (kind !== 'cloud-kill' || options.cloudProcess === true) && (kind !== 'dup-downlink' || options.cloudProcess !== true));
+  const kinds = options.kinds ?? faultKinds.filter((kind) => kind !== 'flash-worn' && (kind !== 'cloud-kill' || options.cloudProcess === true) && (kind !== 'dup-downlink' || options.cloudProcess !== true) && (kind !== 'backlog-reboot' || options.eventFlash === true));
   const faultsMin = options.faultsMin ?? 3;
   const faultsMax = options.faultsMax ?? 8;
   const violations: Violation[] = [];
@@ -155,6 +163,8 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
     maxDelayMs: linkFaults && random() < 0.5 ? 1 + below(4) : 0,
     cutBytes: linkFaults && random() < 0.5 ? 300 + below(3000) : 0,
     emitEveryMs: 8 + below(25),
+    // Drawn only with the tier on, so the seeds of runs without it stay as they were.
+    eventFlashFlushMs: options.eventFlash === true ? [0, 20, 100, 10_000][below(4)]! : -1,
     index: i,
   }));
 
@@ -198,6 +208,7 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
         seed: seed * 16 + spec.index,
         cacheBytes: spec.cacheBytes,
         overflowPolicy: spec.policy,
+        eventFlashFlushMs: spec.eventFlashFlushMs,
         onViolation: (message) => violate('crash', message),
         onDeath: () => later(healing ? 0 : 10 + below(60), () => device.powerOn()),
       });
@@ -209,21 +220,22 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
     // Workload: every device emits telemetry, changes a device-owned key now and then, calls RPCs.
     let emitted = 0;
     let rpcN = 0;
+    const emitOne = (sim: SimDevice, device: Device): void => {
+      const i = emitted++;
+      const ts = Math.floor((Date.now() + sim.epochOffsetMs) / 1000) * 1000;
+      const values = [ts, 20 + (i % 50) / 10, 40 + (i % 7), 3700 - (i % 13)];
+      const seq = device.emit(telemetryTemplate, values);
+      if (seq > 0) {
+        const entry = sim.currentLedger?.events.get(seq);
+        if (entry !== undefined) entry.values = values;
+      }
+    };
     for (const spec of fleet) {
       const sim = devices[spec.index]!;
       intervals.push(setInterval(() => {
         sim.run((device) => {
           const n = 1 + below(3);
-          for (let k = 0; k < n; k++) {
-            const i = emitted++;
-            const ts = Math.floor((Date.now() + sim.epochOffsetMs) / 1000) * 1000;
-            const values = [ts, 20 + (i % 50) / 10, 40 + (i % 7), 3700 - (i % 13)];
-            const seq = device.emit(telemetryTemplate, values);
-            if (seq > 0) {
-              const entry = sim.currentLedger?.events.get(seq);
-              if (entry !== undefined) entry.values = values;
-            }
-          }
+          for (let k = 0; k < n; k++) emitOne(sim, device);
           if (random() < 0.2) device.state.setNumber(batteryMv, 3000 + below(1000));
           if (random() < 0.05) {
             const n = ++rpcN;
@@ -307,14 +319,41 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
           later(100 + Math.floor(fault.amount * 300), () => (cloud.dupDownlinkChance = 0));
           break;
         case 'power-cut':
-          // Power fails at the next flash operation, or one of the few after it.
-          sim.flash.cutPowerAfter(Math.floor(fault.amount * 3));
-          sim.run((device) => device.state.setNumber(batteryMv, 3000 + below(1000)));
+        case 'torn-write': {
+          // Power fails at the next flash operation, or one of the few after it: on the state
+          // store's flash, or (every other draw, with the tier on) on the event cache's.
+          const onEvents = sim.eventFlash !== null && Math.floor(fault.amount * 1000) % 2 === 1;
+          const flash = onEvents ? sim.eventFlash! : sim.flash;
+          if (fault.kind === 'power-cut') flash.cutPowerAfter(Math.floor(fault.amount * 3));
+          else flash.tearOperation(Math.floor(fault.amount * 3), fault.flag ? 'random' : 'untouched');
+          if (onEvents) {
+            sim.run((device) => {
+              for (let k = 0; k < 40; k++) emitOne(sim, device);
+              device.persist();
+            });
+          } else {
+            sim.run((device) => device.state.setNumber(batteryMv, 3000 + below(1000)));
+          }
           break;
-        case 'torn-write':
-          sim.flash.tearOperation(Math.floor(fault.amount * 3), fault.flag ? 'random' : 'untouched');
-          sim.run((device) => device.state.setNumber(batteryMv, 3000 + below(1000)));
+        }
+        case 'backlog-reboot': {
+          // [issue 9] Offline with thousands of events queued, then the power goes: what was on
+          // flash must arrive after the reboot, under the epoch it was created in.
+          partitioned.add(fault.device);
+          proxy.options.targetPort = unreachable;
+          proxy.cutAll();
+          const queued = 1500 + Math.floor(fault.amount * 2500);
+          sim.run((device) => {
+            for (let k = 0; k < queued; k++) emitOne(sim, device);
+            if (fault.flag) device.persist();
+          });
+          sim.resetNow(fault.flag ? 'reset after persist' : 'reset');
+          later(50 + Math.floor(fault.amount * 200), () => {
+            partitioned.delete(fault.device);
+            healTarget(fault.device);
+          });
           break;
+        }
         case 'reset':
           sim.resetNow('reset');
           break;
@@ -424,6 +463,7 @@ async function notConverged(devices: SimDevice[], cloud: SimCloudApi, rpcCalls: 
     if (!status.sessionOpen) return `${id} has no open session (connected ${status.connected}, mqtt state ${device.mqtt.state}, HELLO refused ${sim.helloRefused} times)`;
     if (device.cache.totalCount() > 0) return `${id} still holds ${device.cache.totalCount()} events (oldest seq ${device.cache.oldestSeq()}, in flight ${device.mqtt.inFlight()})`;
     if (device.cache.droppedCount > 0) return `${id} has ${device.cache.droppedCount} drops not reported`;
+    if (device.spill !== null && device.spill.backlogEpoch() !== 0) return `${id} still holds ${device.spill.backlogCount()} events of boot ${device.spill.backlogEpoch()} on flash`;
     if (device.state.changedCount() > 0) {
       const state = await repository.getState(id);
       const changed = demoStateTemplate.fields.map((f, k) => ({ name: f.name, k })).filter((f) => device.state.isChanged(f.k))
@@ -477,11 +517,20 @@ interface InvariantOutcome {
   lost: number;
   lostPowerCut: number;
   droppedOverflow: number;
+  deliveredAfterReboot: number;
   duplicated: number;
   corrupted: number;
   diverged: number;
   messages: number;
   stuck: number;
+}
+
+/** The live boot still holds events of `epoch` (an earlier boot's) in its flash tier's backlog. */
+function heldOnFlash(sim: SimDevice, epoch: number): boolean {
+  const device = sim.device;
+  if (device === null || device.spill === null || epoch >= device.epoch) return false;
+  const backlog = device.spill.backlogEpoch();
+  return backlog !== 0 && epoch >= backlog;
 }
 
 async function checkInvariants(
@@ -491,7 +540,7 @@ async function checkInvariants(
   const violate = (code: string, message: string): void => {
     violations.push({ code, message });
   };
-  const outcome: InvariantOutcome = { stuck: 0, events: 0, delivered: 0, lost: 0, lostPowerCut: 0, droppedOverflow: 0, duplicated: 0, corrupted: 0, diverged: 0, messages: 0 };
+  const outcome: InvariantOutcome = { stuck: 0, events: 0, delivered: 0, lost: 0, lostPowerCut: 0, droppedOverflow: 0, deliveredAfterReboot: 0, duplicated: 0, corrupted: 0, diverged: 0, messages: 0 };
   const repository = cloud.repository;
   if (!cloud.isRunning || repository === null) throw new Error('the cloud must be running for the checks');
   await cloud.whenIdle();
@@ -534,6 +583,7 @@ async function checkInvariants(
         }
         if (times >= 1) {
           outcome.delivered++;
+          if (ledger.cut !== null && !inCut && !entry.acked) outcome.deliveredAfterReboot++;
           if (delivered !== undefined && entry.templateId === telemetryTemplate.id && entry.values !== null) {
             const fields = delivered.fields;
             const bad = names.filter((name, i) => !sameValue(fields[name], entry.values![i]));
@@ -545,7 +595,7 @@ async function checkInvariants(
           if (entry.templateId === eventsDroppedTemplate.id) reported += entry.reportCount;
           continue;
         }
-        if (entry.acked) {
+        if (entry.acked || entry.ackedLater) {
           outcome.lost++;
           violate('lost-acked', `${id}: event epoch ${ledger.epoch} seq ${seq} was acknowledged but is not in the cloud`);
         } else if (entry.evicted) {
@@ -554,7 +604,7 @@ async function checkInvariants(
         } else if (inCut) {
           outcome.lostPowerCut++;
           if (entry.templateId === eventsDroppedTemplate.id) reportsLostToCut += entry.reportCount;
-        } else if (sim.alive && ledger === sim.currentLedger && seq >= sim.device!.cache.nextSeq - sim.device!.cache.count) {
+        } else if (sim.alive && ((ledger === sim.currentLedger && seq >= sim.device!.cache.nextSeq - sim.device!.cache.totalCount()) || heldOnFlash(sim, ledger.epoch))) {
           // Still held: the device never got to send it (a liveness failure, reported as not converged).
           outcome.stuck++;
           if (entry.templateId === eventsDroppedTemplate.id) reportsHeld += entry.reportCount;

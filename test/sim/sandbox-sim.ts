@@ -172,7 +172,7 @@ export async function runSandboxSimulation(seed: number, options: { activityMs?:
     if (errors.length > 0) violate('crash', `the bundle threw: ${errors.slice(0, 3).join(' | ')}`);
     for (const [n, hits] of upstream.hits) if (hits > 1) violate('rpc-twice', `RPC ${n} ran ${hits} times`);
     return {
-      seed, devices: 1, boots: sandbox.boots, faults, events, delivered: events - duplicated, lost: 0, lostPowerCut: 0, droppedOverflow: 0, stuck: 0,
+      seed, devices: 1, boots: sandbox.boots, faults, events, delivered: events - duplicated, lost: 0, lostPowerCut: 0, droppedOverflow: 0, deliveredAfterReboot: 0, stuck: 0,
       duplicated, corrupted: 0, diverged: converged ? 0 : 1, messages: messages.length, rpcCalls: 0,
       peaks: { cacheBytes: 0, inFlight: 0, cloudSessions: cloud.sessionCount() }, converged, violations, durationMs: Math.round(performance.now() - started),
     };

@@ -5,6 +5,7 @@
 import { connect as netConnect, type Socket as NodeSocket } from 'node:net';
 import { Device, deviceDefaults, type DeviceOptions } from '../../firmware/core/device.ts';
 import type { EventCache } from '../../firmware/core/event-cache.ts';
+import type { EventSpill } from '../../firmware/core/event-spill.ts';
 import type { Network, Socket, SocketHandlers } from '../../firmware/hal/socket.ts';
 import { crc32, crc32OfByteString } from '../../firmware/protocol/crc32.ts';
 import type { DeviceConfig } from '../../firmware/protocol/device-config.ts';
@@ -21,6 +22,8 @@ export interface EventEntry {
   values: number[] | null;
   reportCount: number;
   acked: boolean;
+  /** Acknowledged after its boot died, from the next boots' flash tier backlog [SYNC-33]. */
+  ackedLater: boolean;
   evicted: boolean;
 }
 
@@ -30,8 +33,13 @@ export interface EpochLedger {
   events: Map<number, EventEntry>;
   /** Appends the cache refused (reject-newest, too large): drops that accepted nothing. */
   refused: number;
-  /** Set when the boot ended by power loss or reset: seqs still in RAM then, and drops not yet reported. */
+  /**
+   * Set when the boot ended by power loss or reset: seqs still in RAM then (the ring, and the
+   * flash tier's chunk buffer when it is on), and drops not yet reported.
+   */
   cut: { fromSeq: number; toSeq: number; droppedPending: number; reason: string } | null;
+  /** Events this boot had on flash, unacknowledged, when it died: they must arrive after the reboot. */
+  onFlashAtCut: number;
   /** Drops not yet reported when the run ended (alive boots only). */
   droppedPendingAtEnd: number;
 }
@@ -41,6 +49,11 @@ export interface SimDeviceOptions {
   seed: number;
   cacheBytes: number;
   overflowPolicy: number;
+  /**
+   * The durable event cache: flush delay of its chunk buffer in ms (0: write-through), or -1 for
+   * events in RAM only. Its area is 128 KiB, on a flash of its own that shares the power.
+   */
+  eventFlashFlushMs: number;
   /** Called with every violation the device itself notices (a throw that is not a power loss). */
   onViolation: (message: string) => void;
   /** Called once per boot that dies (power loss, reset, crash); the simulation schedules the reboot. */
@@ -83,6 +96,8 @@ class Boot {
 export class SimDevice {
   readonly deviceId: string;
   readonly flash: FlashSimulator;
+  /** The durable event cache's area (null: off). */
+  readonly eventFlash: FlashSimulator | null;
   readonly ledgers: EpochLedger[] = [];
   /** Cloud-to-device messages the application applied, by seq: how many times. */
   readonly applied = new Map<number, number>();
@@ -118,6 +133,7 @@ export class SimDevice {
     this.deviceId = options.config.deviceId;
     this.random = seededRandom(options.seed);
     this.flash = new FlashSimulator({ sectorCount: 4, seed: options.seed });
+    this.eventFlash = options.eventFlashFlushMs >= 0 ? new FlashSimulator({ sectorCount: 32, seed: options.seed + 1 }) : null;
     this.deviceOptions = {
       ...deviceDefaults(demoStateTemplate, [telemetryTemplate]),
       cacheBytes: options.cacheBytes,
@@ -126,6 +142,8 @@ export class SimDevice {
       mqttBackoffMsMin: 20,
       mqttBackoffMsMax: 120,
       mqttKeepAliveSec: 2,
+      eventFlash: this.eventFlash,
+      eventFlashFlushMs: options.eventFlashFlushMs >= 0 ? options.eventFlashFlushMs : undefined,
     };
   }
 
@@ -147,6 +165,7 @@ export class SimDevice {
   /** Boots (or reboots) the device on its flash. Returns false when power failed during boot. */
   powerOn(): boolean {
     this.flash.restorePower();
+    this.eventFlash?.restorePower();
     const boot = new Boot();
     this.boot = boot;
     this.boots++;
@@ -155,7 +174,7 @@ export class SimDevice {
       const device = this.createDevice(boot);
       boot.device = device;
       this.note('boot ' + this.boots + ', epoch ' + device.epoch);
-      this.instrument(device.cache, device.epoch);
+      this.instrument(device.cache, device.epoch, device.spill);
       const publish = device.mqtt.publish.bind(device.mqtt);
       device.mqtt.publish = (topic: string, payload: string | Uint8Array, qos: number, retain: boolean): number => {
         const code = publish(topic, payload, qos, retain);
@@ -236,8 +255,11 @@ export class SimDevice {
     const ledger = this.currentLedger;
     if (device !== null && ledger !== null) {
       const cache = device.cache;
-      const head = cache.nextSeq - cache.count;
+      // RAM holds the ring and, ahead of it, the tier's chunk buffer (the newest spilled events).
+      const pending = device.spill !== null ? device.spill.pendingCount() : 0;
+      const head = cache.nextSeq - cache.count - pending;
       ledger.cut = { fromSeq: head, toSeq: cache.nextSeq - 1, droppedPending: cache.droppedCount, reason };
+      ledger.onFlashAtCut = cache.totalCount() - cache.count - pending;
     }
     this.powerCuts++;
     this.note('died: ' + reason);
@@ -296,38 +318,49 @@ export class SimDevice {
   }
 
   /** Watches the cache: which seqs were accepted, evicted by overflow, refused and acknowledged. */
-  private instrument(cache: EventCache, epoch: number): void {
-    const ledger: EpochLedger = { epoch, events: new Map(), refused: 0, cut: null, droppedPendingAtEnd: 0 };
+  private instrument(cache: EventCache, epoch: number, spill: EventSpill | null): void {
+    const ledger: EpochLedger = { epoch, events: new Map(), refused: 0, cut: null, onFlashAtCut: 0, droppedPendingAtEnd: 0 };
     this.ledgers.push(ledger);
     const append = cache.append.bind(cache);
     const ack = cache.ack.bind(cache);
     cache.append = (data: Uint8Array, offset: number, length: number): number => {
-      const headBefore = cache.nextSeq - cache.count;
+      // The oldest event held in either tier: events below it left by overflow (the tier's own
+      // drop-oldest included), never by spilling from the ring to flash.
+      const headBefore = cache.nextSeq - cache.totalCount();
       const droppedBefore = cache.droppedCount;
       const seq = append(data, offset, length);
-      const headAfter = cache.nextSeq - cache.count;
+      const headAfter = cache.nextSeq - cache.totalCount();
       for (let s = headBefore; s < headAfter; s++) {
         const entry = ledger.events.get(s);
         if (entry !== undefined) entry.evicted = true;
       }
       if (seq > 0) {
         const templateId = data[offset]!;
-        ledger.events.set(seq, { templateId, values: null, reportCount: templateId === eventsDroppedTemplate.id ? droppedBefore : 0, acked: false, evicted: false });
+        ledger.events.set(seq, { templateId, values: null, reportCount: templateId === eventsDroppedTemplate.id ? droppedBefore : 0, acked: false, ackedLater: false, evicted: false });
       } else {
         ledger.refused++;
       }
       return seq;
     };
     cache.ack = (seq: number): number => {
-      const headBefore = cache.nextSeq - cache.count;
+      const headBefore = cache.nextSeq - cache.totalCount();
       const purged = ack(seq);
-      const headAfter = cache.nextSeq - cache.count;
+      const headAfter = cache.nextSeq - cache.totalCount();
       for (let s = headBefore; s < headAfter; s++) {
         const entry = ledger.events.get(s);
         if (entry !== undefined) entry.acked = true;
       }
       return purged;
     };
+    // [SYNC-33] Acks of earlier boots' events, applied to the flash tier's backlog.
+    if (spill !== null) {
+      const ackBacklog = spill.ackBacklog.bind(spill);
+      spill.ackBacklog = (ackedEpoch: number, seq: number): number => {
+        const earlier = this.ledgers.find((l) => l.epoch === ackedEpoch);
+        if (earlier !== undefined) for (const [s, entry] of earlier.events) if (s <= seq && !entry.evicted) entry.ackedLater = true;
+        return ackBacklog(ackedEpoch, seq);
+      };
+    }
   }
 
   /** Real TCP, chunked as an ESP32 delivers; dies with the boot; may send a whole PUBLISH twice. */

@@ -12,6 +12,7 @@ export interface SweepSummary {
   lost: number;
   lostPowerCut: number;
   droppedOverflow: number;
+  deliveredAfterReboot: number;
   duplicated: number;
   corrupted: number;
   diverged: number;
@@ -41,7 +42,7 @@ export interface SweepOptions {
 
 export function emptySummary(firstSeed: number): SweepSummary {
   return {
-    runs: 0, firstSeed, faults: {}, events: 0, delivered: 0, lost: 0, lostPowerCut: 0, droppedOverflow: 0, duplicated: 0, corrupted: 0,
+    runs: 0, firstSeed, faults: {}, events: 0, delivered: 0, lost: 0, lostPowerCut: 0, droppedOverflow: 0, deliveredAfterReboot: 0, duplicated: 0, corrupted: 0,
     diverged: 0, stuck: 0, messages: 0, rpcCalls: 0, converged: 0, violations: {}, seedsByCode: {}, failures: [],
     peaks: { cacheBytes: 0, inFlight: 0, cloudSessions: 0 }, seconds: 0,
   };
@@ -55,6 +56,7 @@ export function addRun(summary: SweepSummary, result: SimRunResult, options: Sim
   summary.lost += result.lost;
   summary.lostPowerCut += result.lostPowerCut;
   summary.droppedOverflow += result.droppedOverflow;
+  summary.deliveredAfterReboot += result.deliveredAfterReboot;
   summary.duplicated += result.duplicated;
   summary.corrupted += result.corrupted;
   summary.diverged += result.diverged;

@@ -116,4 +116,6 @@ declare namespace E {
   function CRC32(data: string | Uint8Array | ArrayBuffer | number[]): number;
   /** How many JsVars `value` takes (with `depth`, per child). */
   function getSizeOf(value: unknown, depth?: number): number;
+  /** 'kill': called before the interpreter is torn down (reset(), load(), a new upload). */
+  function on(event: 'kill', callback: () => void): void;
 }
