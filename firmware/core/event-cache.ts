@@ -80,6 +80,8 @@ export interface EventBacklog {
   readBacklog(afterSeq: number, into: Uint8Array, offset: number, maxBytes: number, batch: EventBatch): number;
   /** Purges the events of an earlier `epoch` up to and including `seq`; returns how many. */
   ackBacklog(epoch: number, seq: number): number;
+  /** Share of the flash area holding events, in percent (periodic sync connects early when high). */
+  fillPercent(): number;
 }
 
 export interface EventCacheOptions {

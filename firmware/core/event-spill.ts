@@ -400,6 +400,10 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     return this.ackEpoch(epoch, seq);
   }
 
+  fillPercent(): number {
+    return Math.floor(this.orderCount * 100 / this.sectorCount);
+  }
+
   // ---- persistence control ----
 
   /** Programs the chunk buffer once its first event has waited flushDelayMs ([SPILL-2]). */

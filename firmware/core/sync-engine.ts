@@ -8,7 +8,7 @@ import type { Log } from '../hal/log.ts';
 import type { Crc32 } from '../protocol/crc32.ts';
 import { createFrameEncoder, frameEncodeAppendRecord, frameEncodeBegin, frameEncodeFinish, type FrameEncoder } from '../protocol/frame.ts';
 import {
-  mqttPacketBytesMax, rpcArgsBytesMax, rpcPendingMax, syncAckTimeoutMs, syncPeriodicIdleMs, wireFrameBytesMax,
+  mqttPacketBytesMax, rpcArgsBytesMax, rpcPendingMax, syncAckTimeoutMs, syncFlashFillPercentTrigger, syncPeriodicIdleMs, wireFrameBytesMax,
 } from '../protocol/limits.ts';
 import { encodeRecord } from '../protocol/record.ts';
 import type { Template, WireValue } from '../protocol/template.ts';
@@ -60,7 +60,7 @@ export interface SyncOptions {
   mode: number;
   /** Periodic mode: connect this often. */
   periodMs: number;
-  /** Periodic mode: connect early once the cache holds this many bytes. */
+  /** Periodic mode: connect early once the RAM ring holds this many bytes (or the flash tier is syncFlashFillPercentTrigger full). */
   fillBytesTrigger: number;
   /** Key that persists the last cloud-to-device message applied (a local `_` key), or -1. */
   messageSeqKeyId: number;
@@ -350,7 +350,7 @@ export class SyncEngine {
       if (!status.connected && nowMs >= this.nextPeriodicMs && this.nextPeriodicMs > 0) {
         this.nextPeriodicMs = 0;
         this.link.start(nowMs);
-      } else if (!status.connected && this.cache.bytesUsed >= this.options.fillBytesTrigger && this.nextPeriodicMs > 0) {
+      } else if (!status.connected && this.nextPeriodicMs > 0 && (this.cache.bytesUsed >= this.options.fillBytesTrigger || (this.backlog !== null && this.backlog.fillPercent() >= syncFlashFillPercentTrigger))) {
         this.nextPeriodicMs = 0;
         this.link.start(nowMs);
       }

@@ -116,6 +116,8 @@ export const rpcArgsBytesMax = 512;
 export const syncAckTimeoutMs = 30000;
 /** Periodic mode: a session with nothing left to deliver disconnects after this long. */
 export const syncPeriodicIdleMs = 2000;
+/** Periodic mode connects before its period once the durable event cache's area is this full (percent). */
+export const syncFlashFillPercentTrigger = 75;
 /** Cloud-to-device messages the cloud sends in one session before waiting for acks. */
 export const syncMessagesPerSessionMax = 16;
 

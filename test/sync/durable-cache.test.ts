@@ -2,8 +2,12 @@
 // cloud stub over real TCP. Events cached before a reboot are delivered after it under the boot
 // epoch they were created in [SYNC-33]; a power cut loses only what was not yet programmed.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { syncModePeriodic } from '../../firmware/core/sync-engine.ts';
+import { syncFlashFillPercentTrigger } from '../../firmware/protocol/limits.ts';
 import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
+import type { Network } from '../../firmware/hal/socket.ts';
 import { FlashSimulator } from '../../hal-mocks/flash-simulator.ts';
+import { NodeNetwork } from '../../hal-mocks/node-network.ts';
 import { createTestDevice, startTestCloud, telemetryValues, waitFor, type TestCloud } from './helpers.ts';
 
 /** 128 KiB: the default area on a board. */
@@ -101,16 +105,38 @@ describe('durable event cache: device core with the flash tier against the cloud
     const first = createTestDevice(config, undefined, { eventFlash: area });
     for (let i = 0; i < 2500; i++) first.device.emit(telemetryTemplate, telemetryValues(i));
     first.device.persist();
-    const second = createTestDevice(config, first.flash, { eventFlash: area });
+    // The link freezes (nothing more arrives) right after the first backlog ack is applied, and
+    // the device reboots there: part of the backlog is acknowledged on flash, the rest is not.
+    let frozen = false;
+    const base = new NodeNetwork();
+    const freezing: Network = {
+      connect: (host, port, secure, handlers) => base.connect(host, port, secure, {
+        onConnect: () => handlers.onConnect(),
+        onData: (data) => (frozen ? undefined : handlers.onData(data)),
+        onClose: (hadError) => handlers.onClose(hadError),
+      }),
+    };
+    const second = createTestDevice(config, first.flash, { eventFlash: area }, freezing);
+    const spill = second.device.spill!;
+    const ackBacklog = spill.ackBacklog.bind(spill);
+    spill.ackBacklog = (epoch, seq) => {
+      const purged = ackBacklog(epoch, seq);
+      frozen = true;
+      return purged;
+    };
     for (let i = 0; i < 300; i++) second.device.emit(telemetryTemplate, telemetryValues(5000 + i));
     second.device.start();
-    // Reboot as soon as part of the backlog is acknowledged (each ack is written to flash).
-    await waitFor(() => second.device.spill!.backlogCount() < 2500, 20_000, 'part of the backlog acknowledged');
+    await waitFor(() => frozen, 20_000, 'the first backlog ack');
+    const acknowledged = 2500 - spill.backlogCount();
+    expect(acknowledged).toBeGreaterThan(0);
+    expect(acknowledged).toBeLessThan(2500);
     second.device.stop();
     const third = createTestDevice(config, first.flash, { eventFlash: area });
     const left = third.device.spill!;
-    // The second boot's events and what the first boot's cloud had not acknowledged.
-    expect(left.backlogEpoch()).toBeGreaterThan(0);
+    // What the first boot's backlog had not had acknowledged (the acks are on flash), then the
+    // second boot's events.
+    expect(left.backlogEpoch()).toBe(first.device.epoch);
+    expect(left.backlogCount()).toBe(2500 - acknowledged);
     third.device.start();
     await waitFor(async () => left.backlogEpoch() === 0 && (await repository.countEvents('dur-c')) === 2800, 20_000, 'everything delivered');
     const byEpoch = await eventsByEpoch('dur-c');
@@ -118,6 +144,25 @@ describe('durable event cache: device core with the flash tier against the cloud
     expect(byEpoch.get(second.device.epoch)!.map((e) => e.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     expect(byEpoch.has(third.device.epoch)).toBe(false);
     third.device.stop();
+  });
+
+  it('periodic sync connects before its period once the flash area is 3/4 full', async () => {
+    const config = await cloud.provision('dur-e');
+    const area = new FlashSimulator({ sectorSize: 4096, sectorCount: 8, seed: 4 });
+    const { device } = createTestDevice(config, undefined, { eventFlash: area, syncMode: syncModePeriodic, syncPeriodMs: 3_600_000 });
+    const repository = cloud.cloud.context.repository;
+    device.start();
+    await waitFor(() => device.sync.status.sessionOpen, 10_000, 'the first session');
+    await waitFor(() => !device.sync.status.connected, 10_000, 'the idle disconnect');
+    // An hour to the next period: events go to flash until 6 of its 8 segments hold some.
+    let emitted = 0;
+    while (device.spill!.fillPercent() < syncFlashFillPercentTrigger) {
+      device.emit(telemetryTemplate, telemetryValues(emitted++));
+      if (emitted % 50 === 0) device.tick();
+    }
+    expect(device.cache.droppedCount).toBe(0);
+    await waitFor(async () => (await repository.countEvents('dur-e')) === emitted, 10_000, 'the early sync');
+    device.stop();
   });
 
   it('[SYNC-33] the cloud refuses EVENTS of an epoch newer than the session', async () => {
