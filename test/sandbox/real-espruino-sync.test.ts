@@ -47,4 +47,43 @@ describe.runIf(binary !== '' && existsSync(binary))('full firmware in a real Esp
     console.log(`real Espruino: ${memory.usage} of ${memory.total} JsVars in use with the firmware running`);
     expect(memory.usage).toBeLessThan(memory.total / 2);
   });
+
+  it('[SYNC-33] keeps events made offline over a load() and delivers them under their boot epoch', async () => {
+    const bundlePath = await buildBundle();
+    const config = await cloud.provision('real-b');
+    const repository = cloud.cloud.context.repository;
+    expect((await repository.patchDesired('real-b', 0, { reportIntervalSec: 1 }, Date.now())).outcome).toBe('applied');
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-real-'));
+    await writeDeviceConfigWithBinary(binary, dir, config);
+    new RealEspruino({ binaryPath: binary, workDir: dir, bundlePath, bootFrom: 'storage' }).install();
+    // Boot 1, online: learns the 1 s reading interval (kept in its state store).
+    let booted = bootFromStorage(binary, dir);
+    device = booted;
+    await waitFor(() => booted.output().includes('report interval 1 s'), 30_000, 'the first session');
+    booted.stop();
+    // Offline (nothing listens at its broker port): readings for 6 s, then load(), which runs
+    // E.on('kill') and restarts from Storage as the next boot.
+    await writeDeviceConfigWithBinary(binary, dir, { ...config, mqttPort: 1 });
+    booted = bootFromStorage(binary, dir, 'setTimeout(function(){load();},6000)');
+    device = booted;
+    // (Writing the config with the binary boots the firmware too, so epochs are read, not assumed.)
+    const epochs = (): number[] => booted.output().map((line) => /^device real-b, boot epoch (\d+)$/.exec(line)).filter((match) => match !== null).map((match) => Number(match![1]));
+    await waitFor(() => epochs().length >= 2, 30_000, 'the reboot by load()');
+    const offlineEpoch = epochs()[0]!;
+    expect(epochs()[1]).toBe(offlineEpoch + 1);
+    const found = booted.output().map((line) => /^events: (\d+) unacknowledged events of earlier boots on flash$/.exec(line)).find((match) => match !== null);
+    expect(found, booted.output().join('\n')).toBeDefined();
+    const onFlash = Number(found![1]);
+    expect(onFlash).toBeGreaterThanOrEqual(4);
+    booted.stop();
+    // Online again: the offline boot's events arrive under its epoch, every one, once.
+    await writeDeviceConfigWithBinary(binary, dir, config);
+    booted = bootFromStorage(binary, dir);
+    device = booted;
+    const offlineSeqs = async (): Promise<number[]> => (await repository.listEvents('real-b', { limit: 1000 })).filter((event) => event.epoch === offlineEpoch).map((event) => event.seq).sort((a, b) => a - b);
+    await waitFor(async () => (await offlineSeqs()).length >= onFlash, 30_000, 'the offline boot\'s events');
+    const seqs = await offlineSeqs();
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    expect(booted.output().some((line) => line.includes('Uncaught') || line.includes('OUT OF MEMORY'))).toBe(false);
+  }, 120_000);
 });
