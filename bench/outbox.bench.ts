@@ -37,8 +37,10 @@ function event(seq: number, into: Uint8Array): void {
   for (let i = 0; i < eventBytes; i++) into[i] = (seq >>> (i % 4) * 8) + i;
 }
 
-function newTier(flash: Flash): EventSpill {
-  const spill = createEventSpill(flash, eventSpillDefaults(crc32));
+function newTier(flash: Flash, flushDelayMs = spillFlushDelayMs): EventSpill {
+  const options = eventSpillDefaults(crc32);
+  options.flushDelayMs = flushDelayMs;
+  const spill = createEventSpill(flash, options);
   spill.mount(1);
   return spill;
 }
@@ -64,10 +66,13 @@ interface Wear {
   minEraseCount: number;
 }
 
-/** One event per (virtual) second, a tick every second, every event acknowledged at each minute's sync. */
-function wearAt1Hz(events: number): Wear {
+/**
+ * One event per (virtual) second, a tick every second, every event acknowledged at each minute's
+ * sync; `flushDelayMs` 0 is write-through (every event programmed as it is spilled).
+ */
+function wearAt1Hz(events: number, flushDelayMs: number): Wear {
   const flash = new FlashSimulator({ sectorSize: sectorBytes, sectorCount: sectors });
-  const spill = newTier(flash);
+  const spill = newTier(flash, flushDelayMs);
   const data = new Uint8Array(eventBytes);
   for (let seq = 1; seq <= events; seq++) {
     event(seq, data);
@@ -205,9 +210,11 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   const storageSectorBytes = storageSectorSizeFor(sectorBytes);
   const storageRate = throughput(new StorageFlash(storage, 'tdm.ev.', storageSectorBytes, sectors), Math.floor(events / 5));
 
-  const wear = wearAt1Hz(wearEvents);
+  const wear = wearAt1Hz(wearEvents, spillFlushDelayMs);
   // Round-robin sectors wear evenly, so the area lasts until every sector has had its cycles.
-  const lifetimeYearsAt1Hz = (sectors * eraseCyclesPerSector * sectorBytes) / wear.bytesErasedPerEvent / secondsPerYear;
+  const lifetimeYears = (w: Wear): number => (sectors * eraseCyclesPerSector * sectorBytes) / w.bytesErasedPerEvent / secondsPerYear;
+  const lifetimeYearsAt1Hz = lifetimeYears(wear);
+  const writeThrough = wearAt1Hz(wearEvents, 0);
 
   const simulatorRecovery = recovery(new FlashSimulator({ sectorSize: sectorBytes, sectorCount: sectors }), 10_000, 9);
   const storageRecovery = recovery(new StorageFlash(new EspruinoStorage({ pageBytes: sectorBytes, pageCount: sectors + 8 }), 'tdm.ev.', storageSectorBytes, sectors), 10_000, 5);
@@ -224,6 +231,11 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
     ['bytes erased/event at 1 Hz', round(wear.bytesErasedPerEvent, 2), '-'],
     ['erases per sector (min..max)', `${wear.minEraseCount}..${wear.maxEraseCount}`, '-'],
     ['lifetime at 1 Hz (years)', round(lifetimeYearsAt1Hz, 1), '-'],
+  ]);
+  printTable('The same, write-through (eventFlashFlushMs 0: every event programmed as it is spilled)', ['figure', 'flash simulator'], [
+    ['bytes programmed/event at 1 Hz', round(writeThrough.bytesProgrammedPerEvent, 2)],
+    ['bytes erased/event at 1 Hz', round(writeThrough.bytesErasedPerEvent, 2)],
+    ['lifetime at 1 Hz (years)', round(lifetimeYears(writeThrough), 1)],
   ]);
   if (device !== undefined) {
     printTable(`Inside Espruino (${binary}), real Storage, 10,000 events of ${eventBytes} bytes`, ['figure', 'value'], [
@@ -244,6 +256,11 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
     eventsPerSec: Math.round(simulatorRate),
     recoveryMsAt10000: round(simulatorRecovery.ms, 2),
     storage: { eventsPerSec: Math.round(storageRate), recoveryMsAt10000: round(storageRecovery.ms, 2) },
+    writeThrough: {
+      lifetimeYearsAt1Hz: round(lifetimeYears(writeThrough), 1),
+      bytesErasedPerEvent: round(writeThrough.bytesErasedPerEvent, 2),
+      bytesProgrammedPerEvent: round(writeThrough.bytesProgrammedPerEvent, 2),
+    },
     ...(device === undefined ? {} : { espruino: { eventsPerSec: Math.round(device.eventsPerSec), recoveryMsAt10000: round(device.mountMs, 1), drainedEventsPerSec: Math.round(device.drainedEventsPerSec), jsVarsPerEvent: round(device.jsVarsPerEvent, 3) } }),
     eventBytes,
     areaBytes: spillAreaBytesDefault,

@@ -44,6 +44,7 @@ export function buildDeviceConfig(fields: DeviceConfig): DeviceConfig {
   if (fields.wifiSsid !== undefined) config.wifiSsid = fields.wifiSsid;
   if (fields.wifiPassword !== undefined) config.wifiPassword = fields.wifiPassword;
   if (fields.eventFlashBytes !== undefined) config.eventFlashBytes = fields.eventFlashBytes;
+  if (fields.eventFlashFlushMs !== undefined) config.eventFlashFlushMs = fields.eventFlashFlushMs;
   const error = deviceConfigError(config);
   if (error !== null) throw new Error(`built an invalid device config: ${error}`);
   return config;

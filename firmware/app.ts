@@ -48,6 +48,7 @@ export class Application {
     const self = this;
     const options = deviceDefaults(demoStateTemplate, [telemetryTemplate, deviceStatusTemplate]);
     options.eventFlash = hardware.eventFlash;
+    if (config.eventFlashFlushMs !== undefined) options.eventFlashFlushMs = config.eventFlashFlushMs;
     this.device = new Device(hardware, config, options, {
       onStateChanged: function (keyId: number) {
         self.stateChanged(keyId);
@@ -142,7 +143,9 @@ export class Application {
     values[1] = sync.connected;
     values[2] = this.lastSyncEpochMs;
     values[3] = this.lastSyncOk ? 'ok' : 'failed';
-    values[4] = device.cache.totalCount();
+    // Events held in RAM and on flash, earlier boots' included.
+    const held = device.cache.count + (device.spill !== null ? device.spill.heldCount() : 0);
+    values[4] = held > 65535 ? 65535 : held;
     values[5] = device.cache.bytesUsed;
     values[6] = device.sync.oldestEventAgeSec();
     values[7] = device.cache.droppedCount;

@@ -216,6 +216,7 @@ export class Device implements SyncEvents {
     if (this.spill !== null) {
       this.cache.spillNow(this.cache.count);
       this.spill.flush();
+      this.cache.collectSpillDrops();
     }
   }
 
@@ -233,6 +234,7 @@ export class Device implements SyncEvents {
       // chunk once its oldest event has waited the flush delay (or at once when it is full).
       this.cache.spillNow(this.cache.count);
       spill.tick(now);
+      this.cache.collectSpillDrops();
     }
     this.reportDrops();
     this.mqtt.tick(now);

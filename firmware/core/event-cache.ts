@@ -250,7 +250,10 @@ export class EventCache {
   /** Purges every event with seq <= `seq` ([CACHE-2]); returns how many were purged. */
   ack(seq: number): number {
     let purged = 0;
-    if (this.spill !== null && this.spill.count() > 0) purged += this.spill.ack(seq);
+    if (this.spill !== null && this.spill.count() > 0) {
+      purged += this.spill.ack(seq);
+      this.collectSpillDrops();
+    }
     if (seq >= this.nextSeq - 1 && this.headSeq < this.nextSeq) {
       // Everything in the ring (the usual ack after a drain): no walk over the entries.
       purged += this.nextSeq - this.headSeq;
@@ -272,6 +275,16 @@ export class EventCache {
     let moved = 0;
     while (moved < maxEvents && this.headSeq < this.nextSeq && this.spill !== null && this.spillOldest()) moved++;
     return moved;
+  }
+
+  /**
+   * [CACHE-3] Adds the flash tier's own drops to droppedCount. The tier drops when it opens a
+   * segment in a full area, which a timed flush or an ack can do too: call this after them.
+   */
+  collectSpillDrops(): void {
+    if (this.spill === null) return;
+    const tierDropped = this.spill.takeDropped();
+    if (tierDropped > 0) this.droppedCount = this.droppedCount + tierDropped > 0xffffffff ? 0xffffffff : this.droppedCount + tierDropped;
   }
 
   /** Returns the drop count and resets it: for a caller that reports it in one step. */
@@ -375,8 +388,7 @@ export class EventCache {
       stored = spill.store(this.headSeq, scratch, 0, length);
     }
     if (stored) this.removeOldest();
-    const tierDropped = spill.takeDropped();
-    this.droppedCount = this.droppedCount + tierDropped > 0xffffffff ? 0xffffffff : this.droppedCount + tierDropped;
+    this.collectSpillDrops();
     return stored;
   }
 }

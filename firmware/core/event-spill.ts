@@ -400,6 +400,13 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     return this.ackEpoch(epoch, seq);
   }
 
+  /** Unacknowledged events of every epoch, the chunk buffer's included. */
+  heldCount(): number {
+    let count = this.chunkCount;
+    for (let i = 0; i < this.orderCount; i++) count += this.unackedIn(this.order[i]);
+    return count;
+  }
+
   fillPercent(): number {
     return Math.floor(this.orderCount * 100 / this.sectorCount);
   }

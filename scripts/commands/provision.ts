@@ -22,6 +22,9 @@ const usage = `Usage: tandem provision DEVICE [options]
   --wifi-ssid S       WiFi network for the board, with --wifi-password P
   --event-flash KIB   flash for the durable event cache, in KiB: 0 turns it off (events in RAM
                       only), else a multiple of 4 from 8 to 256 (default 128)
+  --event-flush-ms MS how long an event may wait in RAM before it is programmed (default 10000;
+                      0 writes every event through: nothing lost but the one being written, more
+                      flash wear)
 
 DATABASE_URL selects PostgreSQL instead of the SQLite file in the data directory.`;
 
@@ -41,6 +44,7 @@ export function run(args: string[]): Promise<number> {
         'wifi-ssid': { type: 'string' },
         'wifi-password': { type: 'string' },
         'event-flash': { type: 'string' },
+        'event-flush-ms': { type: 'string' },
       },
       true,
     );
@@ -59,6 +63,8 @@ export function run(args: string[]): Promise<number> {
     const eventFlashKib = parseWholeNumber('provision', 'event-flash', values['event-flash'], spillAreaBytesDefault / 1024);
     const eventFlashProblem = deviceConfigError({ deviceId: 'x', secret: 'x', mqttHost: 'x', mqttPort: 1, tls: false, eventFlashBytes: eventFlashKib * 1024 });
     if (eventFlashProblem !== null) throw new UsageError(`tandem provision: --event-flash must be 0 or a multiple of 4 from 8 to ${spillSectorCountMax * 4} (KiB), got ${eventFlashKib}.`);
+    const eventFlushMs = values['event-flush-ms'] === undefined ? undefined : parseWholeNumber('provision', 'event-flush-ms', values['event-flush-ms'], 0);
+    if (eventFlushMs !== undefined && eventFlushMs > 600000) throw new UsageError(`tandem provision: --event-flush-ms must be from 0 to 600000, got ${eventFlushMs}.`);
     const dataDir = resolveDataDir(values['data-dir']);
     const out = resolve(values.out ?? join(devicesDirDefault, `${deviceId}.json`));
 
@@ -92,6 +98,7 @@ export function run(args: string[]): Promise<number> {
         wifiSsid: values['wifi-ssid'],
         wifiPassword: values['wifi-password'],
         eventFlashBytes: eventFlashKib * 1024,
+        eventFlashFlushMs: eventFlushMs,
       });
       writeDeviceConfig(out, config);
       console.log(`provision: ${outcome.outcome === 'rotated' ? 'issued a new secret for' : 'registered'} '${deviceId}' in ${description}`);

@@ -2,7 +2,7 @@
 // `npx tandem cloud`), `tandem provision` writes a config a device really connects with (plain and
 // TLS with the pinned CA), and SIGINT stops the command cleanly.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -145,6 +145,38 @@ describe('provision, then connect with the written config', () => {
     } finally {
       await cloud.stop();
     }
+  });
+});
+
+describe('provision: the durable event cache options', () => {
+  it('writes 128 KiB by default, what --event-flash and --event-flush-ms say, and refuses bad values in one line', async () => {
+    const dataDir = join(temp.dir, 'cloud-flash');
+    const provision = (...args: string[]) => captured(() => runProvision([...args, '--data-dir', dataDir]));
+    const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as DeviceConfig;
+    const standard = await provision('dev-flash-a', '--out', join(temp.dir, 'a.json'));
+    expect(standard.code, standard.stderr.join('\n')).toBe(0);
+    expect(standard.stdout.join('\n')).toContain('durable event cache on, 128 KiB of flash');
+    expect(read(join(temp.dir, 'a.json')).eventFlashBytes).toBe(131072);
+    const off = await provision('dev-flash-b', '--event-flash', '0', '--out', join(temp.dir, 'b.json'));
+    expect(off.code, off.stderr.join('\n')).toBe(0);
+    expect(off.stdout.join('\n')).toContain('durable event cache off');
+    expect(read(join(temp.dir, 'b.json')).eventFlashBytes).toBe(0);
+    const through = await provision('dev-flash-c', '--event-flash', '64', '--event-flush-ms', '0', '--out', join(temp.dir, 'c.json'));
+    expect(through.code, through.stderr.join('\n')).toBe(0);
+    expect(read(join(temp.dir, 'c.json'))).toMatchObject({ eventFlashBytes: 65536, eventFlashFlushMs: 0 });
+    for (const bad of [['--event-flash', '6'], ['--event-flash', '300'], ['--event-flash', 'big'], ['--event-flush-ms', '700000']]) {
+      const refused = await provision('dev-flash-x', ...bad, '--out', join(temp.dir, 'x.json'));
+      expect(refused.code, bad.join(' ')).toBe(2);
+      expect(refused.stderr).toHaveLength(1);
+      expect(refused.stderr[0]).toMatch(/^tandem provision: --event-(flash|flush-ms) /);
+    }
+    expect(existsSync(join(temp.dir, 'x.json'))).toBe(false);
+    // The device checks the file the same way.
+    const base = read(join(temp.dir, 'a.json'));
+    expect(deviceConfigError({ ...base, eventFlashBytes: 4096 })).toMatch(/eventFlashBytes/);
+    expect(deviceConfigError({ ...base, eventFlashBytes: 10000 })).toMatch(/eventFlashBytes/);
+    expect(deviceConfigError({ ...base, eventFlashFlushMs: -1 })).toMatch(/eventFlashFlushMs/);
+    expect(deviceConfigError({ ...base, eventFlashBytes: 262144, eventFlashFlushMs: 0 })).toBeNull();
   });
 });
 

@@ -25,6 +25,8 @@ export interface EventEntry {
   /** Acknowledged after its boot died, from the next boots' flash tier backlog [SYNC-33]. */
   ackedLater: boolean;
   evicted: boolean;
+  /** Dropped from the flash tier by a later boot whose area was full (counted in that boot's drops). */
+  droppedLater: boolean;
 }
 
 /** One boot of one device: the events of its epoch and how the boot ended. */
@@ -40,6 +42,8 @@ export interface EpochLedger {
   cut: { fromSeq: number; toSeq: number; droppedPending: number; reason: string } | null;
   /** Events this boot had on flash, unacknowledged, when it died: they must arrive after the reboot. */
   onFlashAtCut: number;
+  /** Events of earlier boots this boot's flash tier dropped (area full): its drop reports cover them. */
+  earlierDrops: number;
   /** Drops not yet reported when the run ended (alive boots only). */
   droppedPendingAtEnd: number;
 }
@@ -51,9 +55,11 @@ export interface SimDeviceOptions {
   overflowPolicy: number;
   /**
    * The durable event cache: flush delay of its chunk buffer in ms (0: write-through), or -1 for
-   * events in RAM only. Its area is 128 KiB, on a flash of its own that shares the power.
+   * events in RAM only. Its area is on a flash of its own that shares the power.
    */
   eventFlashFlushMs: number;
+  /** Sectors of 4 KiB in that area (32: the default 128 KiB). */
+  eventFlashSectors: number;
   /** Called with every violation the device itself notices (a throw that is not a power loss). */
   onViolation: (message: string) => void;
   /** Called once per boot that dies (power loss, reset, crash); the simulation schedules the reboot. */
@@ -133,7 +139,7 @@ export class SimDevice {
     this.deviceId = options.config.deviceId;
     this.random = seededRandom(options.seed);
     this.flash = new FlashSimulator({ sectorCount: 4, seed: options.seed });
-    this.eventFlash = options.eventFlashFlushMs >= 0 ? new FlashSimulator({ sectorCount: 32, seed: options.seed + 1 }) : null;
+    this.eventFlash = options.eventFlashFlushMs >= 0 ? new FlashSimulator({ sectorCount: options.eventFlashSectors, seed: options.seed + 1 }) : null;
     this.deviceOptions = {
       ...deviceDefaults(demoStateTemplate, [telemetryTemplate]),
       cacheBytes: options.cacheBytes,
@@ -258,7 +264,9 @@ export class SimDevice {
       // RAM holds the ring and, ahead of it, the tier's chunk buffer (the newest spilled events).
       const pending = device.spill !== null ? device.spill.pendingCount() : 0;
       const head = cache.nextSeq - cache.count - pending;
-      ledger.cut = { fromSeq: head, toSeq: cache.nextSeq - 1, droppedPending: cache.droppedCount, reason };
+      // Drops counted by the tier and not yet collected by the cache die with the RAM too.
+      const tierDropped = device.spill !== null ? (device.spill as unknown as { dropped: number }).dropped : 0;
+      ledger.cut = { fromSeq: head, toSeq: cache.nextSeq - 1, droppedPending: cache.droppedCount + tierDropped, reason };
       ledger.onFlashAtCut = cache.totalCount() - cache.count - pending;
     }
     this.powerCuts++;
@@ -319,7 +327,7 @@ export class SimDevice {
 
   /** Watches the cache: which seqs were accepted, evicted by overflow, refused and acknowledged. */
   private instrument(cache: EventCache, epoch: number, spill: EventSpill | null): void {
-    const ledger: EpochLedger = { epoch, events: new Map(), refused: 0, cut: null, onFlashAtCut: 0, droppedPendingAtEnd: 0 };
+    const ledger: EpochLedger = { epoch, events: new Map(), refused: 0, cut: null, onFlashAtCut: 0, earlierDrops: 0, droppedPendingAtEnd: 0 };
     this.ledgers.push(ledger);
     const append = cache.append.bind(cache);
     const ack = cache.ack.bind(cache);
@@ -336,7 +344,7 @@ export class SimDevice {
       }
       if (seq > 0) {
         const templateId = data[offset]!;
-        ledger.events.set(seq, { templateId, values: null, reportCount: templateId === eventsDroppedTemplate.id ? droppedBefore : 0, acked: false, ackedLater: false, evicted: false });
+        ledger.events.set(seq, { templateId, values: null, reportCount: templateId === eventsDroppedTemplate.id ? droppedBefore : 0, acked: false, ackedLater: false, evicted: false, droppedLater: false });
       } else {
         ledger.refused++;
       }
@@ -352,6 +360,32 @@ export class SimDevice {
       }
       return purged;
     };
+    // The tier's drop-oldest when its area is full, at whatever call it happens: which events of
+    // which boot went. (Private members, reached the way the cache's methods are wrapped above.)
+    if (spill !== null) {
+      const tier = spill as unknown as {
+        dropOldestSegment(): void; firstUnackedIn(sector: number): number;
+        order: Uint8Array; epochOf: Uint32Array; first: Uint32Array; stored: Uint32Array;
+      };
+      const dropOldestSegment = tier.dropOldestSegment.bind(spill);
+      tier.dropOldestSegment = (): void => {
+        const sector = tier.order[0]!;
+        const owner = this.ledgers.find((l) => l.epoch === tier.epochOf[sector]);
+        const from = tier.firstUnackedIn(sector);
+        const to = tier.first[sector]! + tier.stored[sector]! - 1;
+        for (let s = from; s <= to && owner !== undefined; s++) {
+          const entry = owner.events.get(s);
+          if (entry === undefined) continue;
+          if (owner === ledger) {
+            entry.evicted = true;
+          } else {
+            entry.droppedLater = true;
+            ledger.earlierDrops++;
+          }
+        }
+        dropOldestSegment();
+      };
+    }
     // [SYNC-33] Acks of earlier boots' events, applied to the flash tier's backlog.
     if (spill !== null) {
       const ackBacklog = spill.ackBacklog.bind(spill);

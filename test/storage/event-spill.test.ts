@@ -123,6 +123,10 @@ describe('event spill tier', () => {
     expect(third.backlogEpoch()).toBe(5);
     expect(third.backlogCount()).toBe(30);
     expect(third.count()).toBe(10);
+    // Held in all: both earlier boots and this one's chunk buffer; 4 of 12 segments in use (the
+    // first boot's 30 events take two 1 KiB segments).
+    expect(third.heldCount()).toBe(60);
+    expect(third.fillPercent()).toBe(33);
     expect(third.oldestSeq()).toBe(1);
     expect(readAll((a, i, o, m, b) => third.readBacklog(a, i, o, m, b))).toEqual(Array.from({ length: 30 }, (_, i) => line(5, i + 1).slice(3)));
     expect(third.ackBacklog(5, 30)).toBe(30);
@@ -133,6 +137,10 @@ describe('event spill tier', () => {
     const fourth = newSpill(flash);
     expect(fourth.mount(8)).toBe(20);
     expect(fourth.backlogEpoch()).toBe(6);
+    // Once the last earlier boot is acknowledged nothing is held.
+    expect(fourth.ackBacklog(6, 20)).toBe(20);
+    expect(fourth.backlogEpoch()).toBe(0);
+    expect(fourth.heldCount()).toBe(0);
   });
 
   it('overflow, drop-oldest: the oldest segment goes and its events are counted', () => {
@@ -274,6 +282,37 @@ describe('event spill tier', () => {
         expect(cache.newestSeq()).toBe(500);
       }
     }
+  });
+
+  it('[CACHE-3] a drop the tier makes in a timed flush reaches the cache\'s count once collected', () => {
+    // Find a workload whose last events wait in the chunk buffer of a full area, so that the
+    // timed flush (not a store) opens a segment and drops the oldest.
+    let found = false;
+    for (let events = 40; events < 400 && !found; events++) {
+      const flash = new FlashSimulator({ sectorSize: 1024, sectorCount: 3 });
+      const spill = newSpill(flash, smallOptions({ flushDelayMs: 100 }));
+      spill.mount(1);
+      const cache = new EventCache({ ...eventCacheDefaults(), capacityBytes: 256 });
+      cache.attachSpillTier(spill);
+      for (let seq = 1; seq <= events; seq++) {
+        const data = eventBytes(1, seq);
+        cache.append(data, 0, data.length);
+        cache.spillNow(cache.count);
+      }
+      const before = cache.droppedCount;
+      const held = cache.totalCount();
+      expect(held + before).toBe(events);
+      spill.tick(0);
+      expect(spill.tick(1000)).toBe(spillOk);
+      if (cache.totalCount() === held) continue;
+      found = true;
+      // The flush dropped the oldest segment; the cache learns of it when it collects.
+      expect(cache.droppedCount).toBe(before);
+      cache.collectSpillDrops();
+      expect(cache.droppedCount - before).toBe(held - cache.totalCount());
+      expect(cache.totalCount() + cache.droppedCount).toBe(events);
+    }
+    expect(found).toBe(true);
   });
 
   it('reboots with thousands of events queued: 256 KiB area, 6,000 events over 4 boots, acks in between', () => {
