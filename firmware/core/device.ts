@@ -14,7 +14,7 @@ import type { Template, WireValue } from '../protocol/template.ts';
 import { eventsDroppedTemplate } from '../protocol/templates/events-dropped.ts';
 import { presenceTopic } from '../protocol/topics.ts';
 import { EventCache, overflowDropOldest } from './event-cache.ts';
-import { createEventSpill, eventSpillDefaults, type EventSpill } from './event-spill.ts';
+import { createEventSpill, eventSpillDefaults, spillErrorFlash, type EventSpill } from './event-spill.ts';
 import { MqttClient, type MqttClientEvents } from './mqtt/mqtt-client.ts';
 import { StateStore } from './state-store.ts';
 import { SyncEngine, syncModeContinuous, type SyncEvents } from './sync-engine.ts';
@@ -121,6 +121,8 @@ export class Device implements SyncEvents {
   declare private reportSeq: number;
   declare private reportCount: number;
   declare private running: boolean;
+  /** Failing sectors of the event flash already reported in the log. */
+  declare private badSectorsLogged: number;
 
   constructor(hardware: DeviceHardware, config: DeviceConfig, options: DeviceOptions, app: DeviceApp) {
     this.hardware = hardware;
@@ -183,6 +185,7 @@ export class Device implements SyncEvents {
     this.timer = -1;
     this.reportSeq = 0;
     this.reportCount = 0;
+    this.badSectorsLogged = 0;
     const self = this;
     this.tickBound = function () {
       self.timer = -1;
@@ -233,7 +236,13 @@ export class Device implements SyncEvents {
       // Every event goes to flash: the ring only buffers between ticks. spill.tick programs the
       // chunk once its oldest event has waited the flush delay (or at once when it is full).
       this.cache.spillNow(this.cache.count);
-      spill.tick(now);
+      // The tier refused events (they stay in the ring) or could not program its chunk: failing
+      // sectors are skipped, and once none is left the events stay in RAM. Say so once.
+      if (spill.tick(now) === spillErrorFlash || this.cache.count > 0) {
+        const bad = spill.badSectorCount();
+        if (bad > this.badSectorsLogged) this.hardware.log.error('events: ' + bad + ' of the flash area\'s sectors failing');
+        this.badSectorsLogged = bad;
+      }
       this.cache.collectSpillDrops();
     }
     this.reportDrops();

@@ -165,6 +165,31 @@ describe('durable event cache: device core with the flash tier against the cloud
     device.stop();
   });
 
+  it('a worn-out flash area is reported once and the events still go out from RAM', async () => {
+    const config = await cloud.provision('dur-f');
+    const area = new FlashSimulator({ sectorSize: 4096, sectorCount: 4, seed: 5 });
+    // Every sector has used up its erase cycles: nothing can be programmed any more.
+    for (let sector = 0; sector < 4; sector++) {
+      area.wearOut(sector, 0);
+      area.erase(sector);
+    }
+    const { device, logs } = createTestDevice(config, undefined, { eventFlash: area, eventFlashFlushMs: 0 });
+    for (let i = 0; i < 50; i++) device.emit(telemetryTemplate, telemetryValues(i));
+    for (let i = 0; i < 5; i++) device.tick();
+    // Said when sectors are found failing, not on every tick.
+    const said = logs.filter((line) => line.startsWith('events: '));
+    expect(said.length).toBeGreaterThanOrEqual(1);
+    expect(said.length).toBeLessThanOrEqual(4);
+    expect(said[said.length - 1]).toBe("events: 4 of the flash area's sectors failing");
+    for (let i = 0; i < 5; i++) device.tick();
+    expect(logs.filter((line) => line.startsWith('events: '))).toEqual(said);
+    expect(device.cache.totalCount()).toBe(50);
+    expect(device.cache.droppedCount).toBe(0);
+    device.start();
+    await waitFor(async () => (await cloud.cloud.context.repository.countEvents('dur-f')) === 50 && device.cache.totalCount() === 0, 10_000, 'the events from RAM');
+    device.stop();
+  });
+
   it('[SYNC-33] the cloud refuses EVENTS of an epoch newer than the session', async () => {
     const config = await cloud.provision('dur-d');
     const { device, logs } = createTestDevice(config, undefined, { eventFlash: eventArea() });
