@@ -107,8 +107,8 @@ export class SimDevice {
   readonly ledgers: EpochLedger[] = [];
   /** Cloud-to-device messages the application applied, by seq: how many times. */
   readonly applied = new Map<number, number>();
-  /** Messages applied again because power failed before their seq was persisted (allowed once). */
-  readonly reappliedAfterCut = new Set<number>();
+  /** Messages applied again because power failed before their seq was persisted: how many times (each allowed). */
+  readonly reappliedAfterCut = new Map<number, number>();
   /** Message seqs the application never got because a later one was applied first (a gap). */
   readonly skippedByGap = new Set<number>();
   private maxApplied = 0;
@@ -318,7 +318,7 @@ export class SimDevice {
           self.applied.set(seq, times);
           if (times > 1 && self.appliedBeforeCut.has(seq)) {
             self.appliedBeforeCut.delete(seq);
-            self.reappliedAfterCut.add(seq);
+            self.reappliedAfterCut.set(seq, (self.reappliedAfterCut.get(seq) ?? 0) + 1);
           }
         },
       },
