@@ -262,9 +262,11 @@ export class SyncSession implements UplinkHandler {
     if (current) {
       session.committedSeq = committed;
     } else {
-      // One device sends one earlier epoch at a time, oldest first: the older ones are done.
+      // One device sends one earlier epoch at a time, oldest first: the older ones are done. A
+      // device that does otherwise costs at most a few entries (the first kept is the first to go).
       for (const known of session.earlierCommitted.keys()) if (known < epoch) session.earlierCommitted.delete(known);
       session.earlierCommitted.set(epoch, committed);
+      if (session.earlierCommitted.size > 4) session.earlierCommitted.delete(session.earlierCommitted.keys().next().value!);
     }
     this.context.metrics.increment('tandem_sync_acks_total');
     // [SYNC-11] Acks are cumulative and idempotent: QoS 0 saves a packet id and a PUBACK on the
