@@ -136,10 +136,7 @@ export class Device implements SyncEvents {
     const epochKey = keyIdOf(template, '_bootEpoch');
     if (epochKey < 0) throw new Error('state template needs an int key _bootEpoch');
     const previous = this.state.getNumber(epochKey);
-    this.epoch = (previous === undefined ? 0 : previous) + 1;
-    this.state.setNumber(epochKey, this.epoch);
-    // Local keys are never sent, so they count as acknowledged at once (nothing waits on them).
-    this.state.ack(epochKey, this.state.version(epochKey));
+    let epoch = (previous === undefined ? 0 : previous) + 1;
     this.cache = new EventCache({ capacityBytes: options.cacheBytes, overflowPolicy: options.overflowPolicy, firstSeq: 1 });
     this.spill = null;
     if (options.eventFlash) {
@@ -148,11 +145,22 @@ export class Device implements SyncEvents {
       spillOptions.overflowPolicy = options.overflowPolicy;
       if (options.eventFlashFlushMs !== undefined) spillOptions.flushDelayMs = options.eventFlashFlushMs;
       const spill = createEventSpill(options.eventFlash, spillOptions);
-      const found = spill.mount(this.epoch);
+      let found = spill.mount(epoch);
+      // The state store lost its epoch (its area wiped or resized) but the event area names a
+      // later one: reusing it would make the cloud take new events for replays of old ones.
+      if (spill.highestEpochSeen() >= epoch) {
+        hardware.log.warn('events: boot epoch ' + epoch + ' was used before; moving past ' + spill.highestEpochSeen());
+        epoch = spill.highestEpochSeen() + 1;
+        found = spill.mount(epoch);
+      }
       if (found > 0) hardware.log.info('events: ' + found + ' unacknowledged events of earlier boots on flash');
       this.cache.attachSpillTier(spill);
       this.spill = spill;
     }
+    this.epoch = epoch;
+    this.state.setNumber(epochKey, epoch);
+    // Local keys are never sent, so they count as acknowledged at once (nothing waits on them).
+    this.state.ack(epochKey, this.state.version(epochKey));
     const templates = options.templates.slice();
     templates.push(eventsDroppedTemplate);
     this.droppedValues = [0, 0, 0, 0];

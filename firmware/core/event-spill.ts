@@ -119,6 +119,8 @@ export class EventSpill implements EventSpillTier, EventBacklog {
   declare private nextNumber: number;
   declare private lastOpened: number;
   declare private epoch: number;
+  /** Mount only: the highest epoch a valid header named. */
+  declare private epochSeenMax: number;
   declare private mounted: boolean;
   declare private dropped: number;
   // The chunk being filled: header bytes 0..3 are set when it is programmed.
@@ -176,6 +178,7 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     this.nextNumber = 1;
     this.lastOpened = count - 1;
     this.epoch = 0;
+    this.epochSeenMax = 0;
     this.mounted = false;
     this.dropped = 0;
     this.chunkFill = 4;
@@ -207,9 +210,11 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     this.segmentsRecovered = 0;
     this.eventsRecovered = 0;
     let newest = -1;
+    this.epochSeenMax = 0;
     for (let sector = 0; sector < this.sectorCount; sector++) {
       this.state[sector] = sectorDirty;
       if (!this.readHeader(sector)) continue;
+      if (this.epochOf[sector] > this.epochSeenMax) this.epochSeenMax = this.epochOf[sector];
       if (this.number[sector] >= this.nextNumber) {
         this.nextNumber = this.number[sector] + 1;
         newest = sector;
@@ -251,6 +256,14 @@ export class EventSpill implements EventSpillTier, EventBacklog {
   /** The boot epoch given to mount. */
   currentEpoch(): number {
     return this.epoch;
+  }
+
+  /**
+   * The highest boot epoch any segment header on flash names, retired or acknowledged ones
+   * included (0: none). A boot epoch at or below it was used before: the device must move past.
+   */
+  highestEpochSeen(): number {
+    return this.epochSeenMax;
   }
 
   // ---- EventSpillTier: the current epoch ----

@@ -190,6 +190,27 @@ describe('durable event cache: device core with the flash tier against the cloud
     device.stop();
   });
 
+  it('[SYNC-9] a state area wiped under a kept event area: the boot epoch moves past the one on flash', async () => {
+    const config = await cloud.provision('dur-g');
+    const area = eventArea();
+    const first = createTestDevice(config, undefined, { eventFlash: area });
+    for (let i = 0; i < 100; i++) first.device.emit(telemetryTemplate, telemetryValues(i));
+    first.device.persist();
+    expect(first.device.epoch).toBe(1);
+    // A fresh state area: its epoch counter starts again, the event area remembers epoch 1.
+    const second = createTestDevice(config, new FlashSimulator({ sectorCount: 4, seed: 9 }), { eventFlash: area });
+    expect(second.device.epoch).toBe(2);
+    expect(second.logs).toContain('events: boot epoch 1 was used before; moving past 1');
+    expect(second.device.spill!.backlogCount()).toBe(100);
+    for (let i = 0; i < 10; i++) second.device.emit(telemetryTemplate, telemetryValues(1000 + i));
+    second.device.start();
+    await waitFor(async () => (await cloud.cloud.context.repository.countEvents('dur-g')) === 110, 10_000, 'both boots\' events, none taken for a replay');
+    const byEpoch = await eventsByEpoch('dur-g');
+    expect(byEpoch.get(1)!.length).toBe(100);
+    expect(byEpoch.get(2)!.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    second.device.stop();
+  });
+
   it('[SYNC-33] the cloud refuses EVENTS of an epoch newer than the session', async () => {
     const config = await cloud.provision('dur-d');
     const { device, logs } = createTestDevice(config, undefined, { eventFlash: eventArea() });
