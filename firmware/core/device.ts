@@ -159,8 +159,12 @@ export class Device implements SyncEvents {
     }
     this.epoch = epoch;
     this.state.setNumber(epochKey, epoch);
-    // Local keys are never sent, so they count as acknowledged at once (nothing waits on them).
-    this.state.ack(epochKey, this.state.version(epochKey));
+    // [SYNC-9] Local keys are never sent, so they count as acknowledged at once (nothing waits on
+    // them). All of them, not only the epoch: a power cut between a local write and its ack (the
+    // last applied message seq) would otherwise leave the key changed for good, and sync would
+    // never see its work done.
+    const fields = template.fields;
+    for (let k = 0; k < fields.length; k++) if (fields[k].name.charAt(0) === '_' && this.state.isChanged(k)) this.state.ack(k, this.state.version(k));
     const templates = options.templates.slice();
     templates.push(eventsDroppedTemplate);
     this.droppedValues = [0, 0, 0, 0];

@@ -22,7 +22,7 @@ import { demoStateTemplate } from '../../firmware/protocol/templates/demo-state.
 import { eventsDroppedTemplate } from '../../firmware/protocol/templates/events-dropped.ts';
 import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
 import { downlinkTopic } from '../../firmware/protocol/topics.ts';
-import { FlashSimulator } from '../../hal-mocks/flash-simulator.ts';
+import { FlashSimulator, PowerLoss } from '../../hal-mocks/flash-simulator.ts';
 
 /** The engine's options; `firmwareVersion` is passed while SyncOptions still has it. */
 function syncOptions(options: SyncOptions & { firmwareVersion?: string }): SyncOptions {
@@ -195,6 +195,36 @@ describe('fleet simulation findings (minimal reproductions)', () => {
 
   // Fuzz: `npm run fuzz -- cloud-uplink --seed 1 --cases 2000`. [SYNC-9] says local keys ('_')
   // are never replicated, but a STATE report naming one is stored as a reported value.
+  // Sim: seeds 83 and 227 of `npm run sim -- --seeds 300` (code state-unacked, the known liveness
+  // issue). Power failed between storing the last applied message seq and marking that local key
+  // acknowledged: after the reboot `_messageSeq` stayed "changed" for good, so sync never saw its
+  // work done (no sync outcome, a periodic device never going idle). Fixed: every local key is
+  // acknowledged at boot.
+  it('[SYNC-9] a power cut between a local write and its ack leaves no change pending after the reboot', () => {
+    const flash = new FlashSimulator({ sectorCount: 4 });
+    const hardware = (): ConstructorParameters<typeof Device>[0] => ({
+      network: { connect: () => ({ write: () => false, close: () => {} }) },
+      flash, clock: { nowMs: () => 0, epochMs: () => 1_700_000_000_000 }, timers: { setTimeout: () => 1, clearTimeout: () => {} },
+      random: { nextUint32: () => 7 }, log: { info: () => {}, warn: () => {}, error: () => {} }, crc32, crc32OfText: crc32OfByteString,
+    });
+    const config = { deviceId: 'reg-7', secret: 's', mqttHost: '127.0.0.1', mqttPort: 1, tls: false, eventFlashBytes: 0 };
+    const options = deviceDefaults(demoStateTemplate, [telemetryTemplate]);
+    const applied: number[] = [];
+    const first = new Device(hardware(), config, options, { onMessage: (seq) => applied.push(seq) });
+    const messageSeq = keyIdOf(demoStateTemplate, '_messageSeq');
+    expect(first.state.changedCount()).toBe(0);
+    // MESSAGE 1 (follows 0): applied, its seq stored (one flash write), then power fails at the ack.
+    flash.cutPowerAfter(1);
+    const message = new Uint8Array([syncMessage, 1, 0, 0x7b, 0x7d]);
+    expect(() => first.sync.onMessage(downlinkTopic('reg-7'), message, 0, message.length)).toThrow(PowerLoss);
+    expect(applied).toEqual([1]);
+    flash.restorePower();
+    const second = new Device(hardware(), config, options, {});
+    expect(second.state.getNumber(messageSeq)).toBe(1);
+    expect(second.state.isChanged(messageSeq)).toBe(false);
+    expect(second.state.changedCount()).toBe(0);
+  });
+
   it('[SYNC-3] [SYNC-9] a STATE report of a local key is refused, not stored', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tandem-reg-'));
     let session: SyncSession | null = null;
