@@ -278,18 +278,16 @@ export async function startCloud(options: CloudOptions = {}): Promise<RunningClo
       repository
         .expireMessages(now())
         .then(async (expired) => {
-          if (purge) {
-            await repository.purgeMessages(now() - cloudMessageRetentionMs);
-            await repository.purgeStateChanges(now() - stateChangeRetentionMs);
-          }
-          return expired;
-        })
-        .then((expired) => {
+          // Reported as soon as the repository has made the expiry durable, before any purge.
           for (const message of expired) {
             metrics.increment('tandem_c2d_expired_total');
             live.publish({ type: 'message-expired', deviceId: message.deviceId, seq: message.seq });
           }
           if (expired.length > 0) log(`queue: ${expired.length} cloud-to-device message(s) expired unacknowledged`);
+          if (purge) {
+            await repository.purgeMessages(now() - cloudMessageRetentionMs);
+            await repository.purgeStateChanges(now() - stateChangeRetentionMs);
+          }
         })
         .catch((error: Error) => log(`queue: expiry sweep failed: ${error.message}`))
         .finally(() => {

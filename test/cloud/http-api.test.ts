@@ -211,7 +211,9 @@ describe('cloud-to-device messages', () => {
       [2, 'expired'],
     ]);
     expect(list.messages[0]!.body).toEqual({ cmd: 'blink', times: 3 });
-    expect(await (await api('/metrics', { auth: null })).text()).toMatch(/^tandem_c2d_expired_total 1$/m);
+    // The metric counts an expiry once the repository made it durable: a moment after the row reads
+    // 'expired' on the same connection.
+    await waitFor(async () => /^tandem_c2d_expired_total 1$/m.test(await (await api('/metrics', { auth: null })).text()), 2000, 'the expiry metric');
   });
 });
 
