@@ -8,13 +8,13 @@ import type { Random } from '../hal/random.ts';
 import type { Network } from '../hal/socket.ts';
 import type { Crc32 } from '../protocol/crc32.ts';
 import type { DeviceConfig } from '../protocol/device-config.ts';
-import { eventCacheBytesMax, stateStoreCoalesceWindowMs } from '../protocol/limits.ts';
+import { eventCacheBytesMax, spillFlushDelayMs, stateStoreCoalesceWindowMs } from '../protocol/limits.ts';
 import { keyIdOf, stateTemplateHash, type StateTemplate } from '../protocol/state-template.ts';
 import type { Template, WireValue } from '../protocol/template.ts';
 import { eventsDroppedTemplate } from '../protocol/templates/events-dropped.ts';
 import { presenceTopic } from '../protocol/topics.ts';
 import { EventCache, overflowDropOldest } from './event-cache.ts';
-import { createEventSpill, eventSpillDefaults, spillErrorFlash, type EventSpill } from './event-spill.ts';
+import { createEventSpill, eventSpillDefaults, spillErrorFlash, spillOk, type EventSpill } from './event-spill.ts';
 import { MqttClient, type MqttClientEvents } from './mqtt/mqtt-client.ts';
 import { StateStore } from './state-store.ts';
 import { SyncEngine, syncModeContinuous, type SyncEvents } from './sync-engine.ts';
@@ -44,7 +44,7 @@ export interface DeviceOptions {
    * and that survives reboots; absent or null: events live in RAM only.
    */
   eventFlash?: Flash | null;
-  /** A spilled event waits at most this long in RAM before it is programmed (spillFlushDelayMs). */
+  /** An event waits at most this long in RAM before it is programmed (spillFlushDelayMs); 0: at once. */
   eventFlashFlushMs?: number;
   /** syncModeContinuous or syncModePeriodic, and the period. */
   syncMode: number;
@@ -123,6 +123,9 @@ export class Device implements SyncEvents {
   declare private running: boolean;
   /** Failing sectors of the event flash already reported in the log. */
   declare private badSectorsLogged: number;
+  /** When the RAM ring last went from empty to holding events (-1: empty), and how long they may stay. */
+  declare private ringSinceMs: number;
+  declare private readonly spillDelayMs: number;
 
   constructor(hardware: DeviceHardware, config: DeviceConfig, options: DeviceOptions, app: DeviceApp) {
     this.hardware = hardware;
@@ -198,6 +201,8 @@ export class Device implements SyncEvents {
     this.reportSeq = 0;
     this.reportCount = 0;
     this.badSectorsLogged = 0;
+    this.ringSinceMs = -1;
+    this.spillDelayMs = options.eventFlashFlushMs !== undefined ? options.eventFlashFlushMs : spillFlushDelayMs;
     const self = this;
     this.tickBound = function () {
       self.timer = -1;
@@ -245,12 +250,27 @@ export class Device implements SyncEvents {
     const now = this.hardware.clock.nowMs();
     const spill = this.spill;
     if (spill !== null) {
-      // Every event goes to flash: the ring only buffers between ticks. spill.tick programs the
-      // chunk once its oldest event has waited the flush delay (or at once when it is full).
-      this.cache.spillNow(this.cache.count);
+      const cache = this.cache;
+      if (cache.count === 0) this.ringSinceMs = -1;
+      else if (this.ringSinceMs < 0) this.ringSinceMs = now;
+      // Offline, every event goes to the tier at once, which programs its chunk once the oldest
+      // has waited the flush delay. Online, the cloud usually acknowledges an event within a
+      // round trip: events it has not acknowledged within the flush delay go to flash then, the
+      // others never touch it (no wear while connected).
+      let result = spillOk;
+      if (this.ringSinceMs >= 0 && !this.sync.status.sessionOpen) {
+        cache.spillNow(cache.count);
+        result = spill.tick(now);
+      } else if (this.ringSinceMs >= 0 && now - this.ringSinceMs >= this.spillDelayMs) {
+        cache.spillNow(cache.count);
+        result = spill.flush();
+      } else {
+        result = spill.tick(now);
+      }
+      if (cache.count === 0) this.ringSinceMs = -1;
       // The tier refused events (they stay in the ring) or could not program its chunk: failing
       // sectors are skipped, and once none is left the events stay in RAM. Say so once.
-      if (spill.tick(now) === spillErrorFlash || this.cache.count > 0) {
+      if (result === spillErrorFlash || (cache.count > 0 && (!this.sync.status.sessionOpen || now - this.ringSinceMs >= this.spillDelayMs))) {
         const bad = spill.badSectorCount();
         if (bad > this.badSectorsLogged) this.hardware.log.error('events: ' + bad + ' of the flash area\'s sectors failing');
         this.badSectorsLogged = bad;

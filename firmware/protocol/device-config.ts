@@ -31,7 +31,7 @@ export interface DeviceConfig {
   eventFlashBytes?: number;
   /**
    * How long a spilled event may wait in RAM before it is programmed (ms, 0 to 600000; absent:
-   * spillFlushDelayMs, 10 s). A power cut loses at most that much; 0 (write-through) loses at most
+   * spillFlushDelayMs, 1 s). A power cut loses at most that much; 0 (write-through) loses at most
    * the event being written but programs more flash per event (see bench/results.json outbox).
    */
   eventFlashFlushMs?: number;

@@ -150,4 +150,4 @@ export const spillChunkBytes = 512;
 /** Ack records per segment; an ack that finds none free goes to a newer segment of its epoch. */
 export const spillAckSlotsPerSegment = 16;
 /** A spilled event waits in RAM at most this long (plus one tick) before it is programmed. */
-export const spillFlushDelayMs = 10000;
+export const spillFlushDelayMs = 1000;

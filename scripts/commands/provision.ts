@@ -22,7 +22,7 @@ const usage = `Usage: tandem provision DEVICE [options]
   --wifi-ssid S       WiFi network for the board, with --wifi-password P
   --event-flash KIB   flash for the durable event cache, in KiB: 0 turns it off (events in RAM
                       only), else a multiple of 4 from 8 to 256 (default 128)
-  --event-flush-ms MS how long an event may wait in RAM before it is programmed (default 10000;
+  --event-flush-ms MS how long an event may wait in RAM before it is programmed (default 1000;
                       0 writes every event through: nothing lost but the one being written, more
                       flash wear)
 

@@ -215,6 +215,28 @@ describe('durable event cache: device core with the flash tier against the cloud
     second.device.stop();
   });
 
+  it('online, events the cloud acknowledges within the flush delay never touch flash', async () => {
+    const config = await cloud.provision('dur-h');
+    const area = eventArea();
+    const { device } = createTestDevice(config, undefined, { eventFlash: area });
+    device.start();
+    await waitFor(() => device.sync.status.sessionOpen, 10_000, 'session open');
+    for (let i = 0; i < 100; i++) {
+      device.emit(telemetryTemplate, telemetryValues(i));
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    await waitFor(async () => (await cloud.cloud.context.repository.countEvents('dur-h')) === 100 && device.cache.totalCount() === 0, 10_000, 'all acknowledged');
+    expect(area.bytesProgrammed).toBe(0);
+    expect(area.bytesErased).toBe(0);
+    // The link goes: what is emitted now goes to the tier at the next tick.
+    device.mqtt.stop();
+    await waitFor(() => !device.sync.status.sessionOpen, 5_000, 'the session closed');
+    for (let i = 100; i < 110; i++) device.emit(telemetryTemplate, telemetryValues(i));
+    await waitFor(() => device.cache.count === 0 && device.spill!.count() === 10, 5_000, 'the events in the tier');
+    device.stop();
+    expect(area.bytesProgrammed).toBeGreaterThan(0);
+  });
+
   it('[SYNC-33] the cloud refuses EVENTS of an epoch newer than the session', async () => {
     const config = await cloud.provision('dur-d');
     const { device, logs } = createTestDevice(config, undefined, { eventFlash: eventArea() });
