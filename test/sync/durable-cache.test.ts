@@ -218,7 +218,8 @@ describe('durable event cache: device core with the flash tier against the cloud
   it('online, events the cloud acknowledges within the flush delay never touch flash', async () => {
     const config = await cloud.provision('dur-h');
     const area = eventArea();
-    const { device } = createTestDevice(config, undefined, { eventFlash: area });
+    // A 5 s delay: acks on a loaded CI machine take well under that.
+    const { device } = createTestDevice(config, undefined, { eventFlash: area, eventFlashFlushMs: 5000 });
     device.start();
     await waitFor(() => device.sync.status.sessionOpen, 10_000, 'session open');
     for (let i = 0; i < 100; i++) {
