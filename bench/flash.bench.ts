@@ -2,15 +2,13 @@
 // the whole state on every update, for a 20-key state and 10,000 single-key updates, with the
 // projected lifetime of a 64 KiB area at one update per second (100k erase cycles per sector).
 import { StateStore, stateOk } from '../firmware/core/state-store.ts';
-import {
-  boolField, bytesField, fixedField, intField, stateOwnerDevice, stringField, stateTypeBool, stateTypeBytes,
-  stateTypeFixed, stateTypeInt, type StateTemplate,
-} from '../firmware/core/state-template.ts';
+import { stateOwnerDevice, stateTypeBool, stateTypeBytes, stateTypeFixed, stateTypeInt, type StateTemplate } from '../firmware/core/state-template.ts';
 import type { Flash } from '../firmware/hal/flash.ts';
 import { StorageFlash, storageSectorSizeFor } from '../firmware/hal/espruino/storage-flash.ts';
 import { crc32 } from '../firmware/protocol/crc32.ts';
 import { EspruinoStorage } from '../hal-mocks/espruino-sandbox/storage.ts';
 import { FlashSimulator, seededRandom } from '../hal-mocks/flash-simulator.ts';
+import { twentyKeyTemplate } from '../test/storage/state-helpers.ts';
 import { printTable } from './results.ts';
 
 export const summary = 'State store flash wear vs Storage.writeJSON: bytes programmed/erased per update, lifetime at 1 Hz';
@@ -24,17 +22,7 @@ const pageBytes = 4096;
  * Twenty keys of every type, as a sensor node might hold. All device-owned: the updates measured
  * are the device's (only the cloud changes a cloud-owned key, and its writes carry 4 more bytes).
  */
-const template: StateTemplate = {
-  fields: [
-    intField('bootCount', stateOwnerDevice), boolField('led', stateOwnerDevice), fixedField('setpoint', stateOwnerDevice, 1),
-    stringField('name', stateOwnerDevice, 16), intField('intervalSec', stateOwnerDevice), fixedField('lastTemp', stateOwnerDevice, 2),
-    fixedField('lastHum', stateOwnerDevice, 1), intField('battMv', stateOwnerDevice), boolField('alarm', stateOwnerDevice),
-    intField('rssi', stateOwnerDevice), stringField('fw', stateOwnerDevice, 12), bytesField('calibration', stateOwnerDevice, 8),
-    intField('errors', stateOwnerDevice), boolField('heater', stateOwnerDevice), fixedField('offset', stateOwnerDevice, 2),
-    intField('uptimeSec', stateOwnerDevice), stringField('zone', stateOwnerDevice, 8), intField('mode', stateOwnerDevice),
-    boolField('door', stateOwnerDevice), intField('counter', stateOwnerDevice),
-  ],
-};
+const template: StateTemplate = { fields: twentyKeyTemplate.fields.map((field) => ({ ...field, owner: stateOwnerDevice })) };
 
 type Value = number | boolean | string | number[];
 

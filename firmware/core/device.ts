@@ -14,7 +14,7 @@ import type { Template, WireValue } from '../protocol/template.ts';
 import { eventsDroppedTemplate } from '../protocol/templates/events-dropped.ts';
 import { presenceTopic } from '../protocol/topics.ts';
 import { EventCache, overflowDropOldest } from './event-cache.ts';
-import { createEventSpill, eventSpillDefaults, spillErrorFlash, spillOk, type EventSpill } from './event-spill.ts';
+import { createEventSpill, eventSpillDefaults, spillErrorFlash, type EventSpill } from './event-spill.ts';
 import { MqttClient, type MqttClientEvents } from './mqtt/mqtt-client.ts';
 import { StateStore } from './state-store.ts';
 import { SyncEngine, syncModeContinuous, type SyncEvents } from './sync-engine.ts';
@@ -257,20 +257,15 @@ export class Device implements SyncEvents {
       // has waited the flush delay. Online, the cloud usually acknowledges an event within a
       // round trip: events it has not acknowledged within the flush delay go to flash then, the
       // others never touch it (no wear while connected).
-      let result = spillOk;
-      if (this.ringSinceMs >= 0 && !this.sync.status.sessionOpen) {
-        cache.spillNow(cache.count);
-        result = spill.tick(now);
-      } else if (this.ringSinceMs >= 0 && now - this.ringSinceMs >= this.spillDelayMs) {
-        cache.spillNow(cache.count);
-        result = spill.flush();
-      } else {
-        result = spill.tick(now);
-      }
+      const online = this.sync.status.sessionOpen;
+      const spillDue = this.ringSinceMs >= 0 && (!online || now - this.ringSinceMs >= this.spillDelayMs);
+      if (spillDue) cache.spillNow(cache.count);
+      // Online, the events just spilled have already waited the delay: program them now.
+      const result = spillDue && online ? spill.flush() : spill.tick(now);
       if (cache.count === 0) this.ringSinceMs = -1;
       // The tier refused events (they stay in the ring) or could not program its chunk: failing
       // sectors are skipped, and once none is left the events stay in RAM. Say so once.
-      if (result === spillErrorFlash || (cache.count > 0 && (!this.sync.status.sessionOpen || now - this.ringSinceMs >= this.spillDelayMs))) {
+      if (result === spillErrorFlash || (spillDue && cache.count > 0)) {
         const bad = spill.badSectorCount();
         if (bad > this.badSectorsLogged) this.hardware.log.error('events: ' + bad + ' of the flash area\'s sectors failing');
         this.badSectorsLogged = bad;

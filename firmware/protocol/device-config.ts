@@ -43,6 +43,16 @@ export interface DeviceConfig {
 /** The durable event cache's area is counted in sectors of this many bytes (one Storage page). */
 export const eventFlashSectorBytes = 4096;
 
+/** eventFlashBytes: 0 (off) or whole sectors, 2 to spillSectorCountMax of them. */
+export function isValidEventFlashBytes(bytes: unknown): boolean {
+  return bytes === 0 || (typeof bytes === 'number' && bytes % eventFlashSectorBytes === 0 && bytes >= 2 * eventFlashSectorBytes && bytes <= spillSectorCountMax * eventFlashSectorBytes);
+}
+
+/** eventFlashFlushMs: a whole number of ms, 0 to 600000. */
+export function isValidEventFlashFlushMs(ms: unknown): boolean {
+  return typeof ms === 'number' && ms === Math.floor(ms) && ms >= 0 && ms <= 600000;
+}
+
 /** Bytes of flash for the durable event cache: 0 when it is off. */
 export function eventFlashBytesOf(config: DeviceConfig): number {
   return config.eventFlashBytes === undefined ? spillAreaBytesDefault : config.eventFlashBytes;
@@ -66,12 +76,10 @@ export function deviceConfigError(value: unknown): string | null {
   }
   if (typeof config.tls !== 'boolean') return 'tls must be true or false';
   if (config.caCert !== undefined && typeof config.caCert !== 'string') return 'caCert must be a PEM string';
-  const flashBytes = config.eventFlashBytes;
-  if (flashBytes !== undefined && (typeof flashBytes !== 'number' || flashBytes !== 0 && !(flashBytes % eventFlashSectorBytes === 0 && flashBytes >= 2 * eventFlashSectorBytes && flashBytes <= spillSectorCountMax * eventFlashSectorBytes))) {
+  if (config.eventFlashBytes !== undefined && !isValidEventFlashBytes(config.eventFlashBytes)) {
     return 'eventFlashBytes must be 0 (off) or a multiple of ' + eventFlashSectorBytes + ' from ' + 2 * eventFlashSectorBytes + ' to ' + spillSectorCountMax * eventFlashSectorBytes;
   }
-  const flushMs = config.eventFlashFlushMs;
-  if (flushMs !== undefined && (typeof flushMs !== 'number' || flushMs !== Math.floor(flushMs) || flushMs < 0 || flushMs > 600000)) {
+  if (config.eventFlashFlushMs !== undefined && !isValidEventFlashFlushMs(config.eventFlashFlushMs)) {
     return 'eventFlashFlushMs must be a whole number of ms from 0 to 600000';
   }
   if (config.wifiSsid !== undefined && typeof config.wifiSsid !== 'string') return 'wifiSsid must be a string';

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { devicesDirDefault, openRepository, resolveDataDir } from '../../cloud-stub/data-dir.ts';
 import { buildDeviceConfig, deviceConfigExists, provisionDevice, writeDeviceConfig } from '../../cloud-stub/provisioning.ts';
 import { ensureTlsMaterial, TlsMaterialError } from '../../cloud-stub/tls-material.ts';
-import { deviceConfigError } from '../../firmware/protocol/device-config.ts';
+import { isValidEventFlashBytes, isValidEventFlashFlushMs } from '../../firmware/protocol/device-config.ts';
 import { spillAreaBytesDefault, spillSectorCountMax } from '../../firmware/protocol/limits.ts';
 import { parseOptions, parseWholeNumber, runCommand, UsageError } from '../cli.ts';
 
@@ -61,10 +61,9 @@ export function run(args: string[]): Promise<number> {
       throw new UsageError('tandem provision: give --wifi-ssid and --wifi-password together.');
     }
     const eventFlashKib = parseWholeNumber('provision', 'event-flash', values['event-flash'], spillAreaBytesDefault / 1024);
-    const eventFlashProblem = deviceConfigError({ deviceId: 'x', secret: 'x', mqttHost: 'x', mqttPort: 1, tls: false, eventFlashBytes: eventFlashKib * 1024 });
-    if (eventFlashProblem !== null) throw new UsageError(`tandem provision: --event-flash must be 0 or a multiple of 4 from 8 to ${spillSectorCountMax * 4} (KiB), got ${eventFlashKib}.`);
+    if (!isValidEventFlashBytes(eventFlashKib * 1024)) throw new UsageError(`tandem provision: --event-flash must be 0 or a multiple of 4 from 8 to ${spillSectorCountMax * 4} (KiB), got ${eventFlashKib}.`);
     const eventFlushMs = values['event-flush-ms'] === undefined ? undefined : parseWholeNumber('provision', 'event-flush-ms', values['event-flush-ms'], 0);
-    if (eventFlushMs !== undefined && eventFlushMs > 600000) throw new UsageError(`tandem provision: --event-flush-ms must be from 0 to 600000, got ${eventFlushMs}.`);
+    if (eventFlushMs !== undefined && !isValidEventFlashFlushMs(eventFlushMs)) throw new UsageError(`tandem provision: --event-flush-ms must be from 0 to 600000, got ${eventFlushMs}.`);
     const dataDir = resolveDataDir(values['data-dir']);
     const out = resolve(values.out ?? join(devicesDirDefault, `${deviceId}.json`));
 

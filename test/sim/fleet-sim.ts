@@ -60,12 +60,8 @@ export interface Violation {
   message: string;
 }
 
-export interface SimRunResult {
-  seed: number;
-  devices: number;
-  boots: number;
-  /** Faults injected, by kind; `byte-cut` counts connections the proxies cut mid-stream. */
-  faults: Record<string, number>;
+/** What the invariant checks count: per run, and summed over a sweep. */
+export interface Tally {
   /** Events accepted into device caches (telemetry and drop reports). */
   events: number;
   delivered: number;
@@ -84,6 +80,18 @@ export interface SimRunResult {
   /** Replicated keys on which device and cloud disagree after the final sync. */
   diverged: number;
   messages: number;
+}
+
+export function emptyTally(): Tally {
+  return { events: 0, delivered: 0, lost: 0, lostPowerCut: 0, droppedOverflow: 0, deliveredAfterReboot: 0, duplicated: 0, corrupted: 0, stuck: 0, diverged: 0, messages: 0 };
+}
+
+export interface SimRunResult extends Tally {
+  seed: number;
+  devices: number;
+  boots: number;
+  /** Faults injected, by kind; `byte-cut` counts connections the proxies cut mid-stream. */
+  faults: Record<string, number>;
   rpcCalls: number;
   /** Largest figures seen while sampling (memory bounds). */
   peaks: { cacheBytes: number; inFlight: number; cloudSessions: number };
@@ -514,20 +522,6 @@ function sameValue(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-interface InvariantOutcome {
-  events: number;
-  delivered: number;
-  lost: number;
-  lostPowerCut: number;
-  droppedOverflow: number;
-  deliveredAfterReboot: number;
-  duplicated: number;
-  corrupted: number;
-  diverged: number;
-  messages: number;
-  stuck: number;
-}
-
 /** The live boot still holds events of `epoch` (an earlier boot's) in its flash tier's backlog. */
 function heldOnFlash(sim: SimDevice, epoch: number): boolean {
   const device = sim.device;
@@ -539,11 +533,11 @@ function heldOnFlash(sim: SimDevice, epoch: number): boolean {
 async function checkInvariants(
   devices: SimDevice[], cloud: SimCloudApi, upstream: CountingUpstream, messagesQueued: Map<string, number[]>,
   rpcCalls: Map<number, RpcCall>, violations: Violation[], converged: boolean,
-): Promise<InvariantOutcome> {
+): Promise<Tally> {
   const violate = (code: string, message: string): void => {
     violations.push({ code, message });
   };
-  const outcome: InvariantOutcome = { stuck: 0, events: 0, delivered: 0, lost: 0, lostPowerCut: 0, droppedOverflow: 0, deliveredAfterReboot: 0, duplicated: 0, corrupted: 0, diverged: 0, messages: 0 };
+  const outcome = emptyTally();
   const repository = cloud.repository;
   if (!cloud.isRunning || repository === null) throw new Error('the cloud must be running for the checks');
   await cloud.whenIdle();

@@ -48,6 +48,15 @@ class WindowLink implements SyncLink {
   }
 }
 
+/** Device hardware frozen in time: no timers fire, the clock stands, the log is dropped. */
+function stillHardware(network: Network, flash: FlashSimulator): ConstructorParameters<typeof Device>[0] {
+  return {
+    network, flash, clock: { nowMs: () => 0, epochMs: () => 1_700_000_000_000 },
+    timers: { setTimeout: () => 1, clearTimeout: () => {} }, random: { nextUint32: () => 7 },
+    log: { info: () => {}, warn: () => {}, error: () => {} }, crc32, crc32OfText: crc32OfByteString,
+  };
+}
+
 function engine(link: WindowLink, applied: number[]): SyncEngine {
   const state = new StateStore(new FlashSimulator({ sectorCount: 4 }), demoStateTemplate, { crc32, coalesceWindowMs: 0 });
   state.mount();
@@ -110,11 +119,7 @@ describe('fleet simulation findings (minimal reproductions)', () => {
       },
     };
     const device = new Device(
-      {
-        network: offline, flash: new FlashSimulator({ sectorCount: 4 }), clock: { nowMs: () => 0, epochMs: () => 1_700_000_000_000 },
-        timers: { setTimeout: () => 1, clearTimeout: () => {} }, random: { nextUint32: () => 7 },
-        log: { info: () => {}, warn: () => {}, error: () => {} }, crc32, crc32OfText: crc32OfByteString,
-      },
+      stillHardware(offline, new FlashSimulator({ sectorCount: 4 })),
       { deviceId: 'reg-2', secret: 's', mqttHost: '127.0.0.1', mqttPort: 1, tls: false },
       { ...deviceDefaults(demoStateTemplate, [telemetryTemplate]), cacheBytes: 320, overflowPolicy: overflowDropOldest },
       {},
@@ -193,8 +198,6 @@ describe('fleet simulation findings (minimal reproductions)', () => {
     }
   });
 
-  // Fuzz: `npm run fuzz -- cloud-uplink --seed 1 --cases 2000`. [SYNC-9] says local keys ('_')
-  // are never replicated, but a STATE report naming one is stored as a reported value.
   // Sim: seeds 83 and 227 of `npm run sim -- --seeds 300` (code state-unacked, the known liveness
   // issue). Power failed between storing the last applied message seq and marking that local key
   // acknowledged: after the reboot `_messageSeq` stayed "changed" for good, so sync never saw its
@@ -202,11 +205,7 @@ describe('fleet simulation findings (minimal reproductions)', () => {
   // acknowledged at boot.
   it('[SYNC-9] a power cut between a local write and its ack leaves no change pending after the reboot', () => {
     const flash = new FlashSimulator({ sectorCount: 4 });
-    const hardware = (): ConstructorParameters<typeof Device>[0] => ({
-      network: { connect: () => ({ write: () => false, close: () => {} }) },
-      flash, clock: { nowMs: () => 0, epochMs: () => 1_700_000_000_000 }, timers: { setTimeout: () => 1, clearTimeout: () => {} },
-      random: { nextUint32: () => 7 }, log: { info: () => {}, warn: () => {}, error: () => {} }, crc32, crc32OfText: crc32OfByteString,
-    });
+    const hardware = () => stillHardware({ connect: () => ({ write: () => false, close: () => {} }) }, flash);
     const config = { deviceId: 'reg-7', secret: 's', mqttHost: '127.0.0.1', mqttPort: 1, tls: false, eventFlashBytes: 0 };
     const options = deviceDefaults(demoStateTemplate, [telemetryTemplate]);
     const applied: number[] = [];
@@ -225,6 +224,8 @@ describe('fleet simulation findings (minimal reproductions)', () => {
     expect(second.state.changedCount()).toBe(0);
   });
 
+  // Fuzz: `npm run fuzz -- cloud-uplink --seed 1 --cases 2000`. [SYNC-9] says local keys ('_')
+  // are never replicated, but a STATE report naming one is stored as a reported value.
   it('[SYNC-3] [SYNC-9] a STATE report of a local key is refused, not stored', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tandem-reg-'));
     let session: SyncSession | null = null;

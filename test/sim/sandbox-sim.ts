@@ -12,7 +12,7 @@ import { EspruinoSandbox } from '../../hal-mocks/espruino-sandbox/sandbox.ts';
 import { seededRandom } from '../../hal-mocks/flash-simulator.ts';
 import { TcpFaultProxy } from '../../hal-mocks/tcp-fault-proxy.ts';
 import { buildFirmwareBundle } from '../../scripts/commands/emulate.ts';
-import type { SimRunResult, Violation } from './fleet-sim.ts';
+import { emptyTally, type SimRunResult, type Violation } from './fleet-sim.ts';
 import { CountingUpstream, SimCloud } from './sim-cloud.ts';
 
 const sandboxFaults = ['link-cut', 'partition', 'stall', 'power-cycle', 'offline', 'cloud-restart', 'dup-downlink'] as const;
@@ -172,8 +172,8 @@ export async function runSandboxSimulation(seed: number, options: { activityMs?:
     if (errors.length > 0) violate('crash', `the bundle threw: ${errors.slice(0, 3).join(' | ')}`);
     for (const [n, hits] of upstream.hits) if (hits > 1) violate('rpc-twice', `RPC ${n} ran ${hits} times`);
     return {
-      seed, devices: 1, boots: sandbox.boots, faults, events, delivered: events - duplicated, lost: 0, lostPowerCut: 0, droppedOverflow: 0, deliveredAfterReboot: 0, stuck: 0,
-      duplicated, corrupted: 0, diverged: converged ? 0 : 1, messages: messages.length, rpcCalls: 0,
+      ...emptyTally(), seed, devices: 1, boots: sandbox.boots, faults, events, delivered: events - duplicated,
+      duplicated, diverged: converged ? 0 : 1, messages: messages.length, rpcCalls: 0,
       peaks: { cacheBytes: 0, inFlight: 0, cloudSessions: cloud.sessionCount() }, converged, violations, durationMs: Math.round(performance.now() - started),
     };
   } finally {

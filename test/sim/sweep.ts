@@ -1,23 +1,12 @@
 // Runs many seeds of the fleet simulation a few at a time and adds up what happened: the summary
 // `npm run sim` prints and the CI sweep asserts on.
-import { replayCommand, runSimulation, type SimOptions, type SimRunResult, type Violation } from './fleet-sim.ts';
+import { emptyTally, replayCommand, runSimulation, type SimOptions, type SimRunResult, type Tally, type Violation } from './fleet-sim.ts';
 import { knownIssues } from './known-issues.ts';
 
-export interface SweepSummary {
+export interface SweepSummary extends Tally {
   runs: number;
   firstSeed: number;
   faults: Record<string, number>;
-  events: number;
-  delivered: number;
-  lost: number;
-  lostPowerCut: number;
-  droppedOverflow: number;
-  deliveredAfterReboot: number;
-  duplicated: number;
-  corrupted: number;
-  diverged: number;
-  stuck: number;
-  messages: number;
   rpcCalls: number;
   converged: number;
   /** Violations by code, and the first seeds that showed each code. */
@@ -42,8 +31,7 @@ export interface SweepOptions {
 
 export function emptySummary(firstSeed: number): SweepSummary {
   return {
-    runs: 0, firstSeed, faults: {}, events: 0, delivered: 0, lost: 0, lostPowerCut: 0, droppedOverflow: 0, deliveredAfterReboot: 0, duplicated: 0, corrupted: 0,
-    diverged: 0, stuck: 0, messages: 0, rpcCalls: 0, converged: 0, violations: {}, seedsByCode: {}, failures: [],
+    ...emptyTally(), runs: 0, firstSeed, faults: {}, rpcCalls: 0, converged: 0, violations: {}, seedsByCode: {}, failures: [],
     peaks: { cacheBytes: 0, inFlight: 0, cloudSessions: 0 }, seconds: 0,
   };
 }
@@ -51,17 +39,7 @@ export function emptySummary(firstSeed: number): SweepSummary {
 export function addRun(summary: SweepSummary, result: SimRunResult, options: SimOptions = {}): void {
   summary.runs++;
   for (const [kind, n] of Object.entries(result.faults)) summary.faults[kind] = (summary.faults[kind] ?? 0) + n;
-  summary.events += result.events;
-  summary.delivered += result.delivered;
-  summary.lost += result.lost;
-  summary.lostPowerCut += result.lostPowerCut;
-  summary.droppedOverflow += result.droppedOverflow;
-  summary.deliveredAfterReboot += result.deliveredAfterReboot;
-  summary.duplicated += result.duplicated;
-  summary.corrupted += result.corrupted;
-  summary.diverged += result.diverged;
-  summary.stuck += result.stuck;
-  summary.messages += result.messages;
+  for (const key of Object.keys(emptyTally()) as (keyof Tally)[]) summary[key] += result[key];
   summary.rpcCalls += result.rpcCalls;
   if (result.converged) summary.converged++;
   summary.peaks.cacheBytes = Math.max(summary.peaks.cacheBytes, result.peaks.cacheBytes);
