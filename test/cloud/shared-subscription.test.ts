@@ -146,10 +146,22 @@ describe('two `tandem cloud` processes with MQTT_URL', () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       return Number(/^tandem_uplink_messages_total (\d+)$/m.exec(text)![1]);
     };
-    // Other tests may publish on t/+/u of the same broker at the same time: count at least ours.
-    await waitFor(async () => (await uplinks(ports[0]!)) + (await uplinks(ports[1]!)) >= 60, 5000, 'uplinks counted');
-    expect(await uplinks(ports[0]!)).toBeGreaterThan(0);
-    expect(await uplinks(ports[1]!)).toBeGreaterThan(0);
+    // Other tests may publish on t/+/u of the same broker at the same time, so one process can
+    // pass 60 on its own while the other (starved on a loaded machine) has not yet read its share:
+    // wait for both counts, not for the sum alone.
+    let counts = [0, 0];
+    await waitFor(
+      async () => {
+        counts = [await uplinks(ports[0]!), await uplinks(ports[1]!)];
+        return counts[0]! > 0 && counts[1]! > 0 && counts[0]! + counts[1]! >= 60;
+      },
+      15_000,
+      'uplinks counted by both processes',
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}: counts ${counts.join(' and ')}`);
+    });
+    expect(counts[0]).toBeGreaterThan(0);
+    expect(counts[1]).toBeGreaterThan(0);
 
     for (const child of children) {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
