@@ -141,12 +141,15 @@ export class Device implements SyncEvents {
     const previous = this.state.getNumber(epochKey);
     let epoch = (previous === undefined ? 0 : previous) + 1;
     this.cache = new EventCache({ capacityBytes: options.cacheBytes, overflowPolicy: options.overflowPolicy, firstSeq: 1 });
+    const templates = options.templates.slice();
+    templates.push(eventsDroppedTemplate);
     this.spill = null;
     if (options.eventFlash) {
       // [CACHE-4] Mounted under this boot's epoch: what earlier boots left becomes the backlog.
       const spillOptions = eventSpillDefaults(hardware.crc32);
       spillOptions.overflowPolicy = options.overflowPolicy;
       if (options.eventFlashFlushMs !== undefined) spillOptions.flushDelayMs = options.eventFlashFlushMs;
+      spillOptions.templatesCrc = eventTemplatesCrc(templates, hardware.crc32);
       const spill = createEventSpill(options.eventFlash, spillOptions);
       let found = spill.mount(epoch);
       // The state store lost its epoch (its area wiped or resized) but the event area names a
@@ -157,7 +160,10 @@ export class Device implements SyncEvents {
         found = spill.mount(epoch);
       }
       if (found > 0) hardware.log.info('events: ' + found + ' unacknowledged events of earlier boots on flash');
+      // [SPILL-7] Events a firmware with other templates cached cannot be sent as they were meant.
+      if (spill.eventsForeign > 0) hardware.log.warn('events: ' + spill.eventsForeign + ' events on flash were cached under other event templates (a firmware update): dropped and reported');
       this.cache.attachSpillTier(spill);
+      this.cache.collectSpillDrops();
       this.spill = spill;
     }
     this.epoch = epoch;
@@ -168,8 +174,6 @@ export class Device implements SyncEvents {
     // never see its work done.
     const fields = template.fields;
     for (let k = 0; k < fields.length; k++) if (fields[k].name.charAt(0) === '_' && this.state.isChanged(k)) this.state.ack(k, this.state.version(k));
-    const templates = options.templates.slice();
-    templates.push(eventsDroppedTemplate);
     this.droppedValues = [0, 0, 0, 0];
     const forwarder = new MqttToSync();
     this.mqtt = new MqttClient(hardware.network, hardware.random, forwarder, {
@@ -328,4 +332,21 @@ export class Device implements SyncEvents {
   onCloudError(code: number, detail: string): void {
     this.hardware.log.warn('cloud error ' + code + ': ' + detail);
   }
+}
+
+/**
+ * [SPILL-7] CRC-32 of the event templates' ids and hashes, in the given order: segments on flash
+ * record it, so events cached under other templates are never sent under these.
+ */
+export function eventTemplatesCrc(templates: Template[], crc32: Crc32): number {
+  const bytes = new Uint8Array(templates.length * 5);
+  for (let i = 0; i < templates.length; i++) {
+    const hash = templates[i].hash;
+    bytes[i * 5] = templates[i].id;
+    bytes[i * 5 + 1] = hash & 0xff;
+    bytes[i * 5 + 2] = (hash >>> 8) & 0xff;
+    bytes[i * 5 + 3] = (hash >>> 16) & 0xff;
+    bytes[i * 5 + 4] = (hash >>> 24) & 0xff;
+  }
+  return crc32(bytes, 0, bytes.length) >>> 0;
 }

@@ -17,6 +17,11 @@
 // [SPILL-6] Every segment carries the boot epoch its events were created in. The EventSpillTier
 //           methods serve the current epoch; earlier epochs are the backlog (backlogEpoch,
 //           readBacklog, ackBacklog), sent first and under their own epoch.
+// [SPILL-7] Every segment carries the CRC of the event templates its events were encoded with
+//           (templatesCrc). Mount drops, counts (takeDropped) and retires the segments of another
+//           template set: a firmware update that changed the templates would otherwise send old
+//           records under the new layouts. Nothing is sent wrong and nothing stalls; the loss is
+//           reported.
 import { flashOk, type Flash } from '../hal/flash.ts';
 import type { Crc32 } from '../protocol/crc32.ts';
 import { eventRecordBytesMax, spillAckSlotsPerSegment, spillChunkBytes, spillFlushDelayMs, spillSectorCountMax } from '../protocol/limits.ts';
@@ -30,8 +35,11 @@ export const spillErrorFull = -30;
 /** No usable sector is left (worn, failing). */
 export const spillErrorFlash = -31;
 
-/** Segment header: magic "TdE" + format 1, segment number, epoch, first seq, CRC, retire word. */
-export const spillHeaderBytes = 24;
+/**
+ * Segment header: magic "TdE" + format 2, segment number, epoch, first seq, templates CRC,
+ * header CRC, retire word.
+ */
+export const spillHeaderBytes = 28;
 /** Ack slot: acknowledged seq, check word (CRC of the seq XOR the header CRC). */
 export const spillAckSlotBytes = 8;
 /** Chunk: u16 body length, u16 event count, body, u32 CRC of header and body. */
@@ -40,7 +48,7 @@ export const spillChunkOverheadBytes = 8;
 const magic0 = 0x54;
 const magic1 = 0x64;
 const magic2 = 0x45;
-const format = 1;
+const format = 2;
 /** XORed into the header CRC to make the retire word. */
 const retireMask = 0x5a5a5a5a;
 
@@ -63,6 +71,8 @@ export interface EventSpillOptions {
   ackSlots: number;
   /** Largest event accepted. */
   recordBytesMax: number;
+  /** [SPILL-7] CRC of the event templates this firmware encodes with (eventTemplatesCrc). */
+  templatesCrc: number;
 }
 
 /** Defaults from limits.ts; pass this (or a copy with changes) to createEventSpill. */
@@ -74,6 +84,7 @@ export function eventSpillDefaults(crc32: Crc32): EventSpillOptions {
     chunkBytes: spillChunkBytes,
     ackSlots: spillAckSlotsPerSegment,
     recordBytesMax: eventRecordBytesMax,
+    templatesCrc: 0,
   };
 }
 
@@ -88,6 +99,8 @@ export class EventSpill implements EventSpillTier, EventBacklog {
   /** After mount: segments and unacknowledged events found. */
   declare segmentsRecovered: number;
   declare eventsRecovered: number;
+  /** Since construction: unacknowledged events mount dropped for another template set ([SPILL-7]). */
+  declare eventsForeign: number;
 
   declare private readonly flash: Flash;
   declare private readonly crc32: Crc32;
@@ -98,6 +111,7 @@ export class EventSpill implements EventSpillTier, EventBacklog {
   declare private readonly chunkBytes: number;
   declare private readonly ackSlots: number;
   declare private readonly recordBytesMax: number;
+  declare private readonly templatesCrc: number;
   declare private readonly dataStart: number;
   // Per sector.
   declare private readonly state: Uint8Array;
@@ -111,6 +125,8 @@ export class EventSpill implements EventSpillTier, EventBacklog {
   declare private readonly writeAt: Uint32Array;
   declare private readonly slot: Uint16Array;
   declare private readonly headerCrc: Uint32Array;
+  /** Mount only: the segment's templates CRC differs from this firmware's ([SPILL-7]). */
+  declare private readonly foreign: Uint8Array;
   /** Live sectors, oldest segment first. */
   declare private readonly order: Uint8Array;
   declare private orderCount: number;
@@ -146,6 +162,7 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     this.chunkBytes = options.chunkBytes;
     this.ackSlots = options.ackSlots;
     this.recordBytesMax = options.recordBytesMax;
+    this.templatesCrc = options.templatesCrc >>> 0;
     this.dataStart = spillHeaderBytes + options.ackSlots * spillAckSlotBytes;
     if (options.overflowPolicy !== overflowDropOldest && options.overflowPolicy !== overflowRejectNewest) throw new Error('event spill: bad overflow policy');
     if (this.sectorCount < 2 || this.sectorCount > spillSectorCountMax) throw new Error('event spill: needs 2 to spillSectorCountMax sectors');
@@ -166,6 +183,7 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     this.writeAt = new Uint32Array(count);
     this.slot = new Uint16Array(count);
     this.headerCrc = new Uint32Array(count);
+    this.foreign = new Uint8Array(count);
     this.order = new Uint8Array(count);
     this.orderCount = 0;
     this.chunksWritten = 0;
@@ -174,6 +192,7 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     this.acksNotPersisted = 0;
     this.segmentsRecovered = 0;
     this.eventsRecovered = 0;
+    this.eventsForeign = 0;
     this.appendable = false;
     this.nextNumber = 1;
     this.lastOpened = count - 1;
@@ -202,7 +221,6 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     this.orderCount = 0;
     this.appendable = false;
     this.nextNumber = 1;
-    this.dropped = 0;
     this.chunkFill = 4;
     this.chunkCount = 0;
     this.chunkSinceMs = -1;
@@ -219,7 +237,8 @@ export class EventSpill implements EventSpillTier, EventBacklog {
         this.nextNumber = this.number[sector] + 1;
         newest = sector;
       }
-      if (getU32(this.scratch, 20) === ((this.headerCrc[sector] ^ retireMask) >>> 0)) continue;
+      if (getU32(this.scratch, 24) === ((this.headerCrc[sector] ^ retireMask) >>> 0)) continue;
+      this.foreign[sector] = getU32(this.scratch, 16) !== this.templatesCrc ? 1 : 0;
       this.scanSegment(sector);
       this.state[sector] = sectorLive;
       this.insertOrdered(sector);
@@ -238,10 +257,18 @@ export class EventSpill implements EventSpillTier, EventBacklog {
       this.acked[sector] = highest > last ? last : highest;
     }
     // Fully acknowledged segments hold nothing: forget them (they are erased before reuse).
+    // [SPILL-7] Segments of another template set: their events are dropped (counted, so they are
+    // reported) and the segment retired, so a later boot neither sends nor counts them again.
     let kept = 0;
     for (let i = 0; i < this.orderCount; i++) {
       const sector = this.order[i];
-      if (this.unackedIn(sector) > 0) {
+      if (this.foreign[sector] === 1) {
+        const lost = this.unackedIn(sector);
+        this.eventsForeign += lost;
+        this.dropped = this.dropped + lost > 0xffffffff ? 0xffffffff : this.dropped + lost;
+        this.retire(sector);
+        this.state[sector] = sectorDirty;
+      } else if (this.unackedIn(sector) > 0) {
         this.order[kept++] = sector;
         this.eventsRecovered += this.unackedIn(sector);
       } else {
@@ -504,8 +531,8 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     const header = this.scratch;
     if (this.flash.read(sector * this.sectorSize, header, 0, spillHeaderBytes) !== flashOk) return false;
     if (header[0] !== magic0 || header[1] !== magic1 || header[2] !== magic2 || header[3] !== format) return false;
-    const crc = getU32(header, 16);
-    if (this.crc32(header, 0, 16) !== crc) return false;
+    const crc = getU32(header, 20);
+    if (this.crc32(header, 0, 20) !== crc) return false;
     this.number[sector] = getU32(header, 4);
     this.epochOf[sector] = getU32(header, 8);
     this.first[sector] = getU32(header, 12);
@@ -756,15 +783,20 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     const isNewest = this.orderCount > 0 && this.order[this.orderCount - 1] === sector;
     this.removeFromOrder(sector);
     if (isNewest) this.appendable = false;
-    const word = this.scratch;
-    putU32(word, 0, (this.headerCrc[sector] ^ retireMask) >>> 0);
-    this.flash.prog(sector * this.sectorSize + 20, word, 0, 4);
+    this.retire(sector);
     if (this.flash.erase(sector) === flashOk) {
       this.state[sector] = sectorErased;
       this.segmentsErased++;
     } else {
       this.state[sector] = sectorBad;
     }
+  }
+
+  /** Programs the retire word of a segment's header ([SPILL-4]). */
+  private retire(sector: number): void {
+    const word = this.scratch;
+    putU32(word, 0, (this.headerCrc[sector] ^ retireMask) >>> 0);
+    this.flash.prog(sector * this.sectorSize + 24, word, 0, 4);
   }
 
   /** Whether every byte of `sector` reads 0xFF (read in scratch-sized steps). */
@@ -813,10 +845,11 @@ export class EventSpill implements EventSpillTier, EventBacklog {
       putU32(header, 4, this.nextNumber);
       putU32(header, 8, this.epoch);
       putU32(header, 12, this.chunkFirstSeq);
-      const crc = this.crc32(header, 0, 16);
-      putU32(header, 16, crc);
+      putU32(header, 16, this.templatesCrc);
+      const crc = this.crc32(header, 0, 20);
+      putU32(header, 20, crc);
       this.lastOpened = sector;
-      if (this.flash.prog(sector * this.sectorSize, header, 0, 20) !== flashOk) {
+      if (this.flash.prog(sector * this.sectorSize, header, 0, 24) !== flashOk) {
         this.state[sector] = sectorBad;
         continue;
       }

@@ -1,6 +1,7 @@
 // The event spill tier behind the event cache: chunks and segments, acks across segments and
 // reboots, the boot-epoch backlog, both overflow policies through the cache, thousands of events
-// over reboots, and a retired segment whose erase was torn [SPILL-1..6] [CACHE-2] [CACHE-3] [CACHE-4].
+// over reboots, a retired segment whose erase was torn, and segments of another template set
+// [SPILL-1..7] [CACHE-2] [CACHE-3] [CACHE-4].
 import { describe, expect, it } from 'vitest';
 import { EventCache, eventCacheDefaults, eventErrorFull, overflowDropOldest, overflowRejectNewest } from '../../firmware/core/event-cache.ts';
 import { createEventSpill, eventSpillDefaults, spillErrorFull, spillHeaderBytes, spillOk } from '../../firmware/core/event-spill.ts';
@@ -229,6 +230,42 @@ describe('event spill tier', () => {
     expect(spill.badSectorCount()).toBe(1);
     const again = newSpill(flash);
     expect(again.mount(2)).toBe(40);
+  });
+
+  it('[SPILL-7] events cached under another template set are dropped at mount, counted once, never read', () => {
+    const flash = new FlashSimulator({ sectorSize: 1024, sectorCount: 8 });
+    const v1 = smallOptions({ templatesCrc: 0x11111111 });
+    const v2 = smallOptions({ templatesCrc: 0x22222222 });
+    const writer = newSpill(flash, v1);
+    writer.mount(1);
+    storeRange(writer, 1, 1, 60);
+    writer.flush();
+    writer.ack(10);
+    // The same firmware finds all 50 unacknowledged events after a reboot.
+    const same = newSpill(flash, v1);
+    expect(same.mount(2)).toBe(50);
+    expect(same.eventsForeign).toBe(0);
+    expect(same.takeDropped()).toBe(0);
+    storeRange(same, 2, 1, 5);
+    same.flush();
+    // A firmware with other templates: neither epoch's events come back; all 55 are drops to report.
+    const updated = newSpill(flash, v2);
+    expect(updated.mount(3)).toBe(0);
+    expect(updated.eventsForeign).toBe(55);
+    expect(updated.backlogEpoch()).toBe(0);
+    expect(snapshot(updated)).toEqual([]);
+    expect(updated.takeDropped()).toBe(55);
+    // Its own events are kept as usual; the dropped segments were retired, so no boot (under
+    // either template set) sends or counts them again.
+    storeRange(updated, 3, 1, 7);
+    updated.flush();
+    const later = newSpill(flash, v2);
+    expect(later.mount(4)).toBe(7);
+    expect(later.takeDropped()).toBe(0);
+    expect(snapshot(later)).toEqual(Array.from({ length: 7 }, (_, i) => line(3, i + 1)));
+    const back = newSpill(flash, v1);
+    expect(back.mount(5)).toBe(0);
+    expect(back.takeDropped()).toBe(7);
   });
 
   it('[CACHE-4] behind the event cache: spills the oldest, reads the tier first, acks through both, counts drops', () => {

@@ -4,11 +4,26 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { syncModePeriodic } from '../../firmware/core/sync-engine.ts';
 import { syncFlashFillPercentTrigger } from '../../firmware/protocol/limits.ts';
+import { defineTemplate } from '../../firmware/protocol/template.ts';
 import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
 import type { Network } from '../../firmware/hal/socket.ts';
 import { FlashSimulator } from '../../hal-mocks/flash-simulator.ts';
 import { NodeNetwork } from '../../hal-mocks/node-network.ts';
 import { createTestDevice, startTestCloud, telemetryValues, waitFor, type TestCloud } from './helpers.ts';
+
+/** A firmware update's telemetry: the same id, a field more (so another layout and hash). */
+const telemetryV2 = defineTemplate({
+  name: 'telemetry',
+  id: 1,
+  version: 2,
+  fields: [
+    { name: 'ts', type: 'timestamp', resolutionMs: 1000 },
+    { name: 'temp', type: 'fixed', resolution: 0.1, min: -40, max: 125, unit: 'degC' },
+    { name: 'hum', type: 'uint', min: 0, max: 100, unit: '%' },
+    { name: 'batt', type: 'uint', min: 0, max: 6000, unit: 'mV' },
+    { name: 'co2', type: 'uint', min: 0, max: 10000, unit: 'ppm' },
+  ],
+});
 
 /** 128 KiB: the default area on a board. */
 function eventArea(): FlashSimulator {
@@ -18,7 +33,7 @@ function eventArea(): FlashSimulator {
 describe('durable event cache: device core with the flash tier against the cloud stub', () => {
   let cloud: TestCloud;
   beforeEach(async () => {
-    cloud = await startTestCloud();
+    cloud = await startTestCloud({ templates: [telemetryV2] });
   });
   afterEach(async () => {
     await cloud.close();
@@ -247,5 +262,35 @@ describe('durable event cache: device core with the flash tier against the cloud
     device.mqtt.publish(`t/${config.deviceId}/u`, new Uint8Array([0x02, device.epoch + 1, 1]), 1, false);
     await waitFor(() => logs.some((line) => line.includes(`EVENTS of epoch ${device.epoch + 1} in a session of epoch ${device.epoch}`)), 10_000, 'the refusal');
     device.stop();
+  });
+
+  it('[SPILL-7] after a firmware update that changed a template, events cached under the old one are dropped and reported, never sent under the new layout', async () => {
+    const config = await cloud.provision('dur-e');
+    const area = eventArea();
+    const first = createTestDevice(config, undefined, { eventFlash: area });
+    for (let i = 0; i < 400; i++) first.device.emit(telemetryTemplate, telemetryValues(i));
+    first.device.persist();
+    expect(first.device.spill!.count()).toBe(400);
+
+    // The new firmware emits telemetry v2 under the same id 1.
+    const second = createTestDevice(config, first.flash, { eventFlash: area, templates: [telemetryV2] });
+    expect(second.device.spill!.backlogCount()).toBe(0);
+    expect(second.logs.some((line) => line.includes('400 events on flash were cached under other event templates'))).toBe(true);
+    for (let i = 0; i < 3; i++) expect(second.device.emit(telemetryV2, [...telemetryValues(i), 400 + i])).toBeGreaterThan(0);
+    second.device.start();
+    const repository = cloud.cloud.context.repository;
+    // The 3 new events and the report of the 400 dropped ones (it takes the first seq of the boot).
+    await waitFor(async () => (await repository.countEvents('dur-e')) === 4 && second.device.cache.totalCount() === 0, 10_000, 'the new events and the drop report');
+    const stored = await repository.listEvents('dur-e', { limit: 100 });
+    expect(stored.every((event) => event.epoch === second.device.epoch)).toBe(true);
+    const report = stored.find((event) => event.templateId === 'events-dropped');
+    expect(report?.fields).toMatchObject({ dropped: 400 });
+    const readings = stored.filter((event) => event.templateId === 'telemetry').sort((a, b) => a.seq - b.seq);
+    expect(readings.map((event) => (event.fields as { co2: number }).co2)).toEqual([400, 401, 402]);
+    second.device.stop();
+    // A third boot of the new firmware finds nothing more to send or to report.
+    const third = createTestDevice(config, first.flash, { eventFlash: area, templates: [telemetryV2] });
+    expect(third.device.spill!.heldCount()).toBe(0);
+    expect(third.device.cache.droppedCount).toBe(0);
   });
 });

@@ -3,7 +3,8 @@
 import { crc32, crc32OfByteString } from '../../firmware/protocol/crc32.ts';
 import type { DeviceConfig } from '../../firmware/protocol/device-config.ts';
 import { demoStateTemplate } from '../../firmware/protocol/templates/demo-state.ts';
-import { createDefaultRegistry, telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
+import { allTemplates, telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
+import { createTemplateRegistry, type Template } from '../../firmware/protocol/template.ts';
 import { Device, deviceDefaults, type DeviceApp, type DeviceOptions } from '../../firmware/core/device.ts';
 import { FlashSimulator, seededRandom } from '../../hal-mocks/flash-simulator.ts';
 import { NodeNetwork } from '../../hal-mocks/node-network.ts';
@@ -22,7 +23,8 @@ export interface TestCloud {
   close(): Promise<void>;
 }
 
-export async function startTestCloud(options: { mqttPort?: number; dataDir?: string } = {}): Promise<TestCloud> {
+/** `templates`: event templates the cloud knows besides the product's own (allTemplates). */
+export async function startTestCloud(options: { mqttPort?: number; dataDir?: string; templates?: Template[] } = {}): Promise<TestCloud> {
   const temp = options.dataDir === undefined ? temporaryDir('tandem-sync-') : null;
   const logs: string[] = [];
   const cloud = await startCloud({
@@ -32,7 +34,7 @@ export async function startTestCloud(options: { mqttPort?: number; dataDir?: str
     httpPort: 0,
     httpHost: '127.0.0.1',
     log: (line) => logs.push(line),
-    session: syncSessionFactory({ templates: createDefaultRegistry(), stateTemplates: [demoStateTemplate] }),
+    session: syncSessionFactory({ templates: createTemplateRegistry([...allTemplates(), ...(options.templates ?? [])]), stateTemplates: [demoStateTemplate] }),
   });
   return {
     cloud,
