@@ -12,6 +12,7 @@ import {
 } from '../protocol/limits.ts';
 import { encodeRecord } from '../protocol/record.ts';
 import type { Template, WireValue } from '../protocol/template.ts';
+import { wireErrorUnknownTemplate } from '../protocol/wire-errors.ts';
 import {
   bytesToByteString, readSyncVarint, rpcStatusExpired, syncError, syncErrorNoSession, syncEvents, syncEventsAck,
   syncHello, syncMessage, syncMessageAck, syncProtocolVersion, syncRpcCall, syncRpcResult, syncStateAck, syncStateApplied,
@@ -213,7 +214,9 @@ export class SyncEngine {
   /**
    * [SYNC-30] Caches one event of `template` (values[i] = field i, a preallocated array the caller
    * reuses). Returns its seq, or a negative code (a codec error for a bad value, or the cache's
-   * refusal, which the cache counts as a drop).
+   * refusal, which the cache counts as a drop). A template the device was not started with
+   * (options.templates) is refused with wireErrorUnknownTemplate: it could never be sent, and
+   * once cached it would hold up every event after it.
    */
   emit(template: Template, values: ArrayLike<WireValue>): number {
     const end = this.encodeEvent(template, values);
@@ -239,6 +242,8 @@ export class SyncEngine {
 
   /** Encodes an event as the cache stores it (template id, then the record) into `record`. */
   private encodeEvent(template: Template, values: ArrayLike<WireValue>): number {
+    const known = this.templateById(template.id);
+    if (known === null || known.hash !== template.hash) return wireErrorUnknownTemplate;
     const record = this.record;
     record[0] = template.id;
     return encodeRecord(template, values, record, eventTemplateIdBytes, record.length);

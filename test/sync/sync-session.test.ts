@@ -5,7 +5,8 @@ import { keyIdOf } from '../../firmware/protocol/state-template.ts';
 import { stateErrorOwner } from '../../firmware/core/state-store.ts';
 import { syncModePeriodic } from '../../firmware/core/sync-engine.ts';
 import { demoStateTemplate } from '../../firmware/protocol/templates/demo-state.ts';
-import { telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
+import { powerMeterTemplate, telemetryTemplate } from '../../firmware/protocol/templates/index.ts';
+import { wireErrorUnknownTemplate } from '../../firmware/protocol/wire-errors.ts';
 import { createTestDevice, startTestCloud, telemetryValues, waitFor, type TestCloud } from './helpers.ts';
 
 const led = keyIdOf(demoStateTemplate, 'led');
@@ -35,6 +36,21 @@ describe('sync session: device core against the cloud stub', () => {
     expect(page[123]!.epoch).toBe(device.epoch);
     // Frames, not one publish per event.
     expect(device.sync.status.framesSent).toBeLessThan(10);
+    device.stop();
+  });
+
+  it('[SYNC-30] an event of a template the device was not started with is refused at emit, and the others still flow', async () => {
+    const config = await cloud.provision('dev-t');
+    const { device } = createTestDevice(config);
+    expect(device.emit(telemetryTemplate, telemetryValues(0))).toBe(1);
+    // Known to the cloud, but not in this device's options.templates: it could never be framed.
+    expect(device.emit(powerMeterTemplate, [1_700_000_000_000, 230, 1.5, 345, 1000, 50, 0.9, 25, 'running', true])).toBe(wireErrorUnknownTemplate);
+    expect(device.cache.totalCount()).toBe(1);
+    expect(device.cache.droppedCount).toBe(0);
+    expect(device.emit(telemetryTemplate, telemetryValues(1))).toBe(2);
+    device.start();
+    const repository = cloud.cloud.context.repository;
+    await waitFor(async () => (await repository.countEvents('dev-t')) === 2 && device.cache.totalCount() === 0, 10_000, 'both readings committed');
     device.stop();
   });
 
