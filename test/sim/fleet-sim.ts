@@ -186,7 +186,11 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
   const partitioned = new Set<number>();
   const intervals: NodeJS.Timeout[] = [];
   const timeouts = new Set<NodeJS.Timeout>();
+  // Set when the run is over: a device that dies while being stopped (a power cut still armed)
+  // must not be powered on again after it, or it would run on, unseen, in the process.
+  let finished = false;
   const later = (ms: number, body: () => void): void => {
+    if (finished) return;
     const timer = setTimeout(() => {
       timeouts.delete(timer);
       body();
@@ -414,8 +418,12 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
     }
     for (const sim of devices) {
       sim.dupChance = 0;
-      if (sim.alive) sim.flash.restorePower();
-      else sim.powerOn();
+      if (sim.alive) {
+        sim.flash.restorePower();
+        sim.eventFlash?.restorePower();
+      } else {
+        sim.powerOn();
+      }
     }
     count('byte-cut', 0);
     for (const proxy of proxies) count('byte-cut', proxy.cuts);
@@ -451,6 +459,7 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
       ...outcome, rpcCalls: rpcCalls.size, peaks, converged, violations, durationMs: Math.round(performance.now() - started),
     };
   } finally {
+    finished = true;
     for (const timer of intervals) clearInterval(timer);
     for (const timer of timeouts) clearTimeout(timer);
     for (const sim of devices) sim.stop();

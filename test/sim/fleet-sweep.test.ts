@@ -4,7 +4,14 @@
 // failures are printed with their seeds (they fail `npm run sim`).
 import { describe, expect, it } from 'vitest';
 import { knownIssues, livenessCodes } from './known-issues.ts';
+import { liveBoots } from './sim-device.ts';
 import { runSweep } from './sweep.ts';
+
+/** Every run stopped its devices for good: none is powered on again after its run ended. */
+async function expectNothingLeftRunning(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(liveBoots()).toBe(0);
+}
 
 describe('fleet simulation sweep', () => {
   it('50 seeds: nothing acknowledged is lost, nothing duplicated or corrupted, drops reported, state converges', async () => {
@@ -32,6 +39,7 @@ describe('fleet simulation sweep', () => {
     expect(summary.faults['dup-downlink-packets'] ?? 0).toBeGreaterThan(0);
     // Known open issues are tallied, not hidden.
     for (const code of Object.keys(summary.violations)) expect(code in knownIssues || livenessCodes.has(code), code).toBe(true);
+    await expectNothingLeftRunning();
     console.log(`sim sweep: ${summary.runs} runs in ${summary.seconds.toFixed(1)} s, ${summary.events} events, ${summary.delivered} delivered, ${summary.lostPowerCut} lost to power cuts, ${summary.droppedOverflow} dropped by overflow; known issues: ${JSON.stringify(summary.violations)}`);
   }, 120_000);
 
@@ -49,6 +57,7 @@ describe('fleet simulation sweep', () => {
     // without the tier (or without sending the backlog) these events would be lost or stuck.
     expect(summary.faults['backlog-reboot'] ?? 0).toBeGreaterThan(0);
     expect(summary.deliveredAfterReboot).toBeGreaterThan(summary.faults['backlog-reboot']! * 1000);
+    await expectNothingLeftRunning();
     console.log(`sim sweep (event flash): ${summary.runs} runs in ${summary.seconds.toFixed(1)} s, ${summary.events} events, ${summary.delivered} delivered, ${summary.deliveredAfterReboot} of them after a reboot from flash, ${summary.lostPowerCut} lost to power cuts (RAM), ${summary.droppedOverflow} dropped by overflow`);
   }, 120_000);
 });

@@ -82,6 +82,8 @@ function wholePacketLength(data: Uint8Array, offset: number, length: number): nu
 
 /** The parts of one boot that must die with it: timers and sockets. */
 class Boot {
+  /** Boots not yet killed, over every SimDevice of the process (a run must leave none). */
+  static live = 0;
   dead = false;
   readonly timers = new Set<NodeJS.Timeout>();
   readonly sockets = new Set<NodeSocket>();
@@ -89,7 +91,12 @@ class Boot {
   /** Message seq the app applied inside the current guarded call (see SimDevice.guard). */
   appliedInCall: number[] = [];
 
+  constructor() {
+    Boot.live++;
+  }
+
   kill(): void {
+    if (!this.dead) Boot.live--;
     this.dead = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
@@ -97,6 +104,11 @@ class Boot {
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
   }
+}
+
+/** Boots still running in this process: 0 once every run has ended (nothing left ticking). */
+export function liveBoots(): number {
+  return Boot.live;
 }
 
 export class SimDevice {
