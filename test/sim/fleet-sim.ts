@@ -114,13 +114,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A loopback port nobody listens on: a partitioned proxy connects there and is refused. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
+/**
+ * Where a partitioned proxy connects: a loopback port that drops every connection at once. It is
+ * held for the whole run: a port merely closed could be taken by a concurrent run's broker, which
+ * would refuse this run's devices as unknown (CONNACK 4), and they would wait mqttAuthRetryMs.
+ */
+async function deadEnd(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return { port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 interface Fault {
@@ -189,6 +192,7 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
   // Set when the run is over: a device that dies while being stopped (a power cut still armed)
   // must not be powered on again after it, or it would run on, unseen, in the process.
   let finished = false;
+  let deadEndServer: { port: number; close: () => Promise<void> } | null = null;
   const later = (ms: number, body: () => void): void => {
     if (finished) return;
     const timer = setTimeout(() => {
@@ -207,7 +211,8 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
   try {
     await upstream.start();
     const cloudPort = await cloud.start();
-    const unreachable = await deadPort();
+    deadEndServer = await deadEnd();
+    const unreachable = deadEndServer.port;
     for (const spec of fleet) {
       const deviceId = `sim${seed}-${spec.index}`;
       const secret = await cloud.provision(deviceId);
@@ -376,6 +381,8 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
         case 'cloud-kill': {
           const downMs = 10 + Math.floor(fault.amount * 150);
           await cloudBusy;
+          // While it is down its port is free, and a concurrent run's new broker could take it.
+          for (const proxy of proxies) proxy.options.targetPort = unreachable;
           if (fault.kind === 'cloud-kill') await cloud.kill();
           else await cloud.stop();
           await sleep(downMs);
@@ -466,6 +473,7 @@ export async function runSimulation(seed: number, options: SimOptions = {}): Pro
     for (const proxy of proxies) await proxy.close();
     await cloud.close();
     await upstream.stop();
+    await deadEndServer?.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

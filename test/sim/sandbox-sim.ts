@@ -102,6 +102,8 @@ export async function runSandboxSimulation(seed: number, options: { activityMs?:
           sandbox.setNetworkOnline(true);
           break;
         case 'cloud-restart':
+          // Its port is free while it is down: another process's server could take it.
+          p.options.targetPort = 1;
           await cloud.stop();
           await sleep(50 + Math.floor(fault.amount * 300));
           p.options.targetPort = await cloud.start();
