@@ -64,7 +64,9 @@ describe('sync session: device core against the cloud stub', () => {
     expect(dropped).toBeGreaterThan(0);
     device.start();
     const repository = cloud.cloud.context.repository;
-    await waitFor(async () => device.cache.totalCount() === 0 && (await repository.countEvents('dev-f')) > 0, 10_000, 'cache drained');
+    // The report waits for room in the ring, so it goes out after the events: wait until it is
+    // acknowledged too (droppedCount clears then), not only until the ring is empty once.
+    await waitFor(async () => device.cache.totalCount() === 0 && device.cache.droppedCount === 0 && (await repository.countEvents('dev-f')) > 0, 10_000, 'cache drained and drops reported');
     const events = await repository.listEvents('dev-f', { limit: 1000 });
     const reports = events.filter((e) => e.templateId === 'events-dropped');
     const reported = reports.reduce((sum, e) => sum + ((e.fields as { dropped: number }).dropped), 0);
