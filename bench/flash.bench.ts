@@ -9,7 +9,7 @@ import { crc32 } from '../firmware/protocol/crc32.ts';
 import { EspruinoStorage } from '../hal-mocks/espruino-sandbox/storage.ts';
 import { FlashSimulator, seededRandom } from '../hal-mocks/flash-simulator.ts';
 import { twentyKeyTemplate } from '../test/storage/state-helpers.ts';
-import { printTable } from './results.ts';
+import { printTable, round } from './results.ts';
 
 export const summary = 'State store flash wear vs Storage.writeJSON: bytes programmed/erased per update, lifetime at 1 Hz';
 
@@ -107,10 +107,6 @@ function runWriteJson(updates: number): Wear {
 
 function lifetimeYears(sectors: number, erasesPerUpdate: number): number {
   return (sectors * eraseCyclesPerSector) / erasesPerUpdate / secondsPerYear;
-}
-
-function round(value: number, digits: number): number {
-  return Math.round(value * 10 ** digits) / 10 ** digits;
 }
 
 export async function run(options: { quick: boolean }): Promise<Record<string, unknown>> {

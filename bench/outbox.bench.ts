@@ -16,7 +16,7 @@ import { EspruinoStorage } from '../hal-mocks/espruino-sandbox/storage.ts';
 import { FlashSimulator } from '../hal-mocks/flash-simulator.ts';
 import { RealEspruino } from '../hal-mocks/espruino-sandbox/real-espruino.ts';
 import { buildFirmware } from '../scripts/build/build-firmware.ts';
-import { printTable } from './results.ts';
+import { printTable, round } from './results.ts';
 
 export const summary = 'Event spill tier: events/sec, flash bytes programmed/erased per event, lifetime of 128 KiB at 1 Hz, recovery with 10,000 queued';
 
@@ -28,10 +28,6 @@ const sectors = spillAreaBytesDefault / sectorBytes;
 const eventBytes = 10;
 /** A sync every minute acknowledges everything sent (one batch per sync at 1 Hz). */
 const syncEverySec = 60;
-
-function round(value: number, digits: number): number {
-  return Math.round(value * 10 ** digits) / 10 ** digits;
-}
 
 function event(seq: number, into: Uint8Array): void {
   for (let i = 0; i < eventBytes; i++) into[i] = (seq >>> (i % 4) * 8) + i;

@@ -33,3 +33,8 @@ export function printTable(title: string, header: string[], rows: (string | numb
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   for (const row of cells.slice(1)) console.log(line(row));
 }
+
+/** `value` rounded to `digits` decimals, for tables and results.json. */
+export function round(value: number, digits: number): number {
+  return Math.round(value * 10 ** digits) / 10 ** digits;
+}

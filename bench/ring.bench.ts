@@ -9,7 +9,7 @@ import { EventCache, eventCacheDefaults } from '../firmware/core/event-cache.ts'
 import { RealEspruino } from '../hal-mocks/espruino-sandbox/real-espruino.ts';
 import { buildFirmware } from '../scripts/build/build-firmware.ts';
 import { cpuProgramSource, deviceProgramSource, parseDeviceResult, type DeviceResult } from '../test/storage/device-program.ts';
-import { printTable } from './results.ts';
+import { printTable, round } from './results.ts';
 
 export const summary = 'Event ring vs naive object array: appends/sec and memory per event (Node; real Espruino with ESPRUINO_BIN)';
 
@@ -18,10 +18,6 @@ interface NaiveEvent {
   temp: number;
   hum: number;
   batt: number;
-}
-
-function round(value: number, digits: number): number {
-  return Math.round(value * 10 ** digits) / 10 ** digits;
 }
 
 /** Node: as on the device, a ring holding every event, one 10-byte event encoded once. */

@@ -8,6 +8,7 @@ import type { Random } from '../hal/random.ts';
 import type { Network } from '../hal/socket.ts';
 import type { Crc32 } from '../protocol/crc32.ts';
 import type { DeviceConfig } from '../protocol/device-config.ts';
+import { putU32 } from '../protocol/bits.ts';
 import { eventCacheBytesMax, spillFlushDelayMs, stateStoreCoalesceWindowMs } from '../protocol/limits.ts';
 import { keyIdOf, stateTemplateHash, type StateTemplate } from '../protocol/state-template.ts';
 import type { Template, WireValue } from '../protocol/template.ts';
@@ -341,12 +342,8 @@ export class Device implements SyncEvents {
 export function eventTemplatesCrc(templates: Template[], crc32: Crc32): number {
   const bytes = new Uint8Array(templates.length * 5);
   for (let i = 0; i < templates.length; i++) {
-    const hash = templates[i].hash;
     bytes[i * 5] = templates[i].id;
-    bytes[i * 5 + 1] = hash & 0xff;
-    bytes[i * 5 + 2] = (hash >>> 8) & 0xff;
-    bytes[i * 5 + 3] = (hash >>> 16) & 0xff;
-    bytes[i * 5 + 4] = (hash >>> 24) & 0xff;
+    putU32(bytes, i * 5 + 1, templates[i].hash);
   }
   return crc32(bytes, 0, bytes.length) >>> 0;
 }

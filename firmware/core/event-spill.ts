@@ -51,6 +51,10 @@ const magic2 = 0x45;
 const format = 2;
 /** XORed into the header CRC to make the retire word. */
 const retireMask = 0x5a5a5a5a;
+/** Header offsets: templates CRC, header CRC (of the bytes before it), retire word. */
+const headerTemplatesCrcAt = 16;
+const headerCrcAt = 20;
+const headerRetireAt = 24;
 
 /** Sector states in RAM. */
 const sectorDirty = 0;
@@ -237,8 +241,8 @@ export class EventSpill implements EventSpillTier, EventBacklog {
         this.nextNumber = this.number[sector] + 1;
         newest = sector;
       }
-      if (getU32(this.scratch, 24) === ((this.headerCrc[sector] ^ retireMask) >>> 0)) continue;
-      this.foreign[sector] = getU32(this.scratch, 16) !== this.templatesCrc ? 1 : 0;
+      if (getU32(this.scratch, headerRetireAt) === ((this.headerCrc[sector] ^ retireMask) >>> 0)) continue;
+      this.foreign[sector] = getU32(this.scratch, headerTemplatesCrcAt) !== this.templatesCrc ? 1 : 0;
       this.scanSegment(sector);
       this.state[sector] = sectorLive;
       this.insertOrdered(sector);
@@ -265,7 +269,7 @@ export class EventSpill implements EventSpillTier, EventBacklog {
       if (this.foreign[sector] === 1) {
         const lost = this.unackedIn(sector);
         this.eventsForeign += lost;
-        this.dropped = this.dropped + lost > 0xffffffff ? 0xffffffff : this.dropped + lost;
+        this.countDropped(lost);
         this.retire(sector);
         this.state[sector] = sectorDirty;
       } else if (this.unackedIn(sector) > 0) {
@@ -531,8 +535,8 @@ export class EventSpill implements EventSpillTier, EventBacklog {
     const header = this.scratch;
     if (this.flash.read(sector * this.sectorSize, header, 0, spillHeaderBytes) !== flashOk) return false;
     if (header[0] !== magic0 || header[1] !== magic1 || header[2] !== magic2 || header[3] !== format) return false;
-    const crc = getU32(header, 20);
-    if (this.crc32(header, 0, 20) !== crc) return false;
+    const crc = getU32(header, headerCrcAt);
+    if (this.crc32(header, 0, headerCrcAt) !== crc) return false;
     this.number[sector] = getU32(header, 4);
     this.epochOf[sector] = getU32(header, 8);
     this.first[sector] = getU32(header, 12);
@@ -796,7 +800,7 @@ export class EventSpill implements EventSpillTier, EventBacklog {
   private retire(sector: number): void {
     const word = this.scratch;
     putU32(word, 0, (this.headerCrc[sector] ^ retireMask) >>> 0);
-    this.flash.prog(sector * this.sectorSize + 24, word, 0, 4);
+    this.flash.prog(sector * this.sectorSize + headerRetireAt, word, 0, 4);
   }
 
   /** Whether every byte of `sector` reads 0xFF (read in scratch-sized steps). */
@@ -814,9 +818,13 @@ export class EventSpill implements EventSpillTier, EventBacklog {
   /** Area full under drop-oldest: the oldest segment goes, its unacknowledged events counted. */
   private dropOldestSegment(): void {
     const sector = this.order[0];
-    const lost = this.unackedIn(sector);
-    this.dropped = this.dropped + lost > 0xffffffff ? 0xffffffff : this.dropped + lost;
+    this.countDropped(this.unackedIn(sector));
     this.eraseSegment(sector);
+  }
+
+  /** Adds to the drops takeDropped hands out (saturating, as the cache's own count). */
+  private countDropped(lost: number): void {
+    this.dropped = this.dropped + lost > 0xffffffff ? 0xffffffff : this.dropped + lost;
   }
 
   /**
@@ -845,11 +853,12 @@ export class EventSpill implements EventSpillTier, EventBacklog {
       putU32(header, 4, this.nextNumber);
       putU32(header, 8, this.epoch);
       putU32(header, 12, this.chunkFirstSeq);
-      putU32(header, 16, this.templatesCrc);
-      const crc = this.crc32(header, 0, 20);
-      putU32(header, 20, crc);
+      putU32(header, headerTemplatesCrcAt, this.templatesCrc);
+      const crc = this.crc32(header, 0, headerCrcAt);
+      putU32(header, headerCrcAt, crc);
       this.lastOpened = sector;
-      if (this.flash.prog(sector * this.sectorSize, header, 0, 24) !== flashOk) {
+      // The retire word stays erased: programmed only when the segment is retired.
+      if (this.flash.prog(sector * this.sectorSize, header, 0, headerRetireAt) !== flashOk) {
         this.state[sector] = sectorBad;
         continue;
       }

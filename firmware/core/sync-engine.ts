@@ -127,8 +127,6 @@ export class SyncEngine {
   declare private backlogSentEpoch: number;
   declare private backlogSentSeq: number;
   declare private readonly backlogBatch: EventBatch;
-  /** Epoch of the EVENTS message being built. */
-  declare private sendingEpoch: number;
   declare private lastAckMs: number;
   declare private lastMessageSeq: number;
   declare private running: boolean;
@@ -181,7 +179,6 @@ export class SyncEngine {
     this.backlogSentEpoch = 0;
     this.backlogSentSeq = 0;
     this.backlogBatch = { firstSeq: 0, count: 0, bytes: 0 };
-    this.sendingEpoch = options.epoch;
     this.lastAckMs = 0;
     this.running = false;
     this.nextPeriodicMs = 0;
@@ -652,7 +649,6 @@ export class SyncEngine {
   private sendEvents(epoch: number, oldestSeq: number, afterSeq: number): number {
     const out = this.out;
     out[0] = syncEvents;
-    this.sendingEpoch = epoch;
     // [SYNC-2] The oldest event still held tells the cloud that anything older was acknowledged
     // or dropped (and reported), so a gap never stalls its acknowledgements.
     let at = writeSyncVarint(out, 1, eventsHeaderBytesMax, epoch);
@@ -663,7 +659,7 @@ export class SyncEngine {
     // Each round adds one frame of at least one event, or ends the message.
     while (end - at >= eventsFrameRoomMin) {
       const frameAt = at + 2;
-      const lastSeq = this.encodeFrame(afterSeq, frameAt, end);
+      const lastSeq = this.encodeFrame(epoch, afterSeq, frameAt, end);
       if (lastSeq <= 0) break;
       const frameLength = frameEncodeFinish(this.encoder);
       out[at] = frameLength & 0xff;
@@ -683,10 +679,10 @@ export class SyncEngine {
     return 1;
   }
 
-  /** Reads the events after `afterSeq` of the epoch being sent into `batch`; says what it read. */
-  private readEvents(afterSeq: number): EventBatch {
+  /** Reads the events of `epoch` after `afterSeq` into `batch`; says what it read. */
+  private readEvents(epoch: number, afterSeq: number): EventBatch {
     const backlog = this.backlog;
-    if (this.sendingEpoch !== this.options.epoch && backlog !== null) {
+    if (epoch !== this.options.epoch && backlog !== null) {
       const info = this.backlogBatch;
       info.firstSeq = 0;
       info.count = 0;
@@ -703,9 +699,9 @@ export class SyncEngine {
    * first one's template and fit before `end`, reading the cache a batch buffer at a time.
    * Returns the seq of the last event appended (0: nothing left or nothing fits).
    */
-  private encodeFrame(afterSeq: number, frameAt: number, end: number): number {
+  private encodeFrame(epoch: number, afterSeq: number, frameAt: number, end: number): number {
     const batch = this.batch;
-    let read = this.readEvents(afterSeq);
+    let read = this.readEvents(epoch, afterSeq);
     if (read.count === 0) return 0;
     const firstSeq = read.firstSeq;
     const templateId = batch[eventBatchHeaderBytes];
@@ -736,7 +732,7 @@ export class SyncEngine {
         at = recordAt + length;
       }
       if (frameFull) break;
-      read = this.readEvents(last);
+      read = this.readEvents(epoch, last);
       if (read.count === 0) break;
     }
     if (appended === 0) {

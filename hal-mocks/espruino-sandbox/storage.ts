@@ -51,8 +51,6 @@ export interface EspruinoStorageOptions {
   /** Initial flash bytes when there is no image file (copied). */
   image?: Uint8Array;
   realm?: StorageRealm;
-  /** Called once when a power cut happens, before PowerLossError is thrown. */
-  onPowerLoss?: () => void;
   /** Called when compaction starts (Espruino prints "Compacting..." on its console then). */
   onCompaction?: () => void;
 }
@@ -144,13 +142,14 @@ export class EspruinoStorage {
   private readonly end: number;
   private readonly realm: StorageRealm;
   private readonly eraseCounts: number[];
-  private readonly onPowerLoss: (() => void) | undefined;
   private readonly onCompaction: (() => void) | undefined;
   private fd: number | undefined;
   private operations = 0;
   private powerCutAt: number | undefined;
   private tornBytes = 0;
   private poweredOff = false;
+  private compacting = false;
+  private cutInCompaction = false;
 
   constructor(options: EspruinoStorageOptions) {
     if (!(options.pageBytes >= 64 && options.pageBytes % alignmentBytes === 0)) throw new Error(`EspruinoStorage: pageBytes must be a multiple of ${alignmentBytes}, at least 64`);
@@ -160,7 +159,6 @@ export class EspruinoStorage {
     this.end = options.pageBytes * options.pageCount;
     this.imagePath = options.imagePath;
     this.realm = options.realm ?? hostRealm;
-    this.onPowerLoss = options.onPowerLoss;
     this.onCompaction = options.onCompaction;
     this.eraseCounts = new Array<number>(options.pageCount).fill(0);
     this.flash = new Uint8Array(this.end).fill(0xff);
@@ -300,6 +298,14 @@ export class EspruinoStorage {
 
   get isPoweredOff(): boolean {
     return this.poweredOff;
+  }
+
+  /**
+   * The power cut came while Storage compacted (its own hazard: a cut between erasing a page and
+   * rewriting it can wipe every file, whatever the code on top of Storage does).
+   */
+  get poweredOffInCompaction(): boolean {
+    return this.cutInCompaction;
   }
 
   /** A copy of the whole flash area. */
@@ -506,6 +512,15 @@ export class EspruinoStorage {
    * loses what that page was to hold, as on the device.
    */
   private compactInternal(): boolean {
+    this.compacting = true;
+    try {
+      return this.compactPages();
+    } finally {
+      this.compacting = false;
+    }
+  }
+
+  private compactPages(): boolean {
     const stats = this.stats();
     if (stats.trashBytes === 0) return false;
     this.onCompaction?.();
@@ -564,7 +579,7 @@ export class EspruinoStorage {
 
   private losePower(what: string): never {
     this.powerCutAt = undefined;
-    this.onPowerLoss?.();
+    this.cutInCompaction = this.compacting;
     throw new PowerLossError(`Storage: power lost during ${what} (flash operation ${this.operations + 1})`);
   }
 

@@ -276,9 +276,10 @@ export class SimDevice {
       // RAM holds the ring and, ahead of it, the tier's chunk buffer (the newest spilled events).
       const pending = device.spill !== null ? device.spill.pendingCount() : 0;
       const head = cache.nextSeq - cache.count - pending;
-      // Drops counted by the tier and not yet collected by the cache die with the RAM too.
-      const tierDropped = device.spill !== null ? (device.spill as unknown as { dropped: number }).dropped : 0;
-      ledger.cut = { fromSeq: head, toSeq: cache.nextSeq - 1, droppedPending: cache.droppedCount + tierDropped, reason };
+      // Drops counted by the tier and not yet collected by the cache die with the RAM too (the
+      // boot is over: collecting them here only moves them into the count read below).
+      cache.collectSpillDrops();
+      ledger.cut = { fromSeq: head, toSeq: cache.nextSeq - 1, droppedPending: cache.droppedCount, reason };
       ledger.onFlashAtCut = cache.totalCount() - cache.count - pending;
     }
     this.powerCuts++;

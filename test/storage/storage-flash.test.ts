@@ -105,11 +105,11 @@ describe('state store on StorageFlash: power cut at every Storage flash operatio
     let compactionCuts = 0;
     let compactionLosses = 0;
     for (let at = 0; at < storageOperations; at++) {
-      let duringCompaction = false;
-      // Compaction is Storage's own: the store cannot make a cut there safe (firmware/DESIGN.md).
-      const storage = new EspruinoStorage({ pageBytes, pageCount, onPowerLoss: () => (duringCompaction = new Error().stack?.includes('compactInternal') === true) });
+      const storage = new EspruinoStorage({ pageBytes, pageCount });
       storage.cutPowerAfter(at);
       const inFlight = Math.min(run(storage), operations.length - 1);
+      // Compaction is Storage's own: the store cannot make a cut there safe (firmware/DESIGN.md).
+      const duringCompaction = storage.poweredOffInCompaction;
       const rebooted = new EspruinoStorage({ pageBytes, pageCount, image: storage.imageBytes() });
       const filesAfter = rebooted.list();
       const wiped = filesAfter.length === 0;
